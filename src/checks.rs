@@ -1,0 +1,58 @@
+//! Verifying a plan's checks on disk. Nothing here changes anything: a
+//! refusal leaves the disk as it was.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use nix::unistd::Uid;
+
+use crate::plan::Check;
+use crate::resolve::{self, Entry};
+
+pub fn verify(check: &Check, uid: Uid) -> Result<()> {
+    match check {
+        Check::OwnedDir { path, what } => resolve::owned_dir(path, uid, what).map(drop),
+        Check::OwnedDirOrAbsent { path, what } => match resolve::entry(path)? {
+            Entry::Missing => Ok(()),
+            Entry::Dir(_, st) => resolve::check_owner(path, &st, uid, what),
+            Entry::Link(to) => bail!(
+                "{what} {} is a symlink (to {}); cf-run mounts only over real directories: \
+                 replace it with a directory (rm {0} && mkdir -m 700 {0})",
+                path.display(),
+                to.display()
+            ),
+            Entry::Other => bail!("{what} {} is not a directory", path.display()),
+        },
+        Check::HidesNoTranscript { path, shared } => hides_no_transcript(path, shared),
+    }
+}
+
+/// A `projects` entry may be covered or replaced only when that hides nothing.
+fn hides_no_transcript(path: &Path, shared: &Path) -> Result<()> {
+    match resolve::entry(path)? {
+        Entry::Missing => Ok(()),
+        Entry::Dir(fd, _) => {
+            if resolve::is_empty_dir(fd.as_fd()).unwrap_or(false) {
+                return Ok(());
+            }
+            let (transcripts, files) = resolve::count_files(path);
+            bail!(
+                "{} holds {transcripts} transcripts ({files} files) that the shared dir {} would hide; \
+                 cf-run never hides a transcript: merge them into the shared dir first \
+                 (cf-run init, or move them by hand), then leave {0} empty",
+                path.display(),
+                shared.display()
+            )
+        }
+        Entry::Link(to) if resolve::link_leads_to(path, &to, shared) => Ok(()),
+        Entry::Link(to) => bail!(
+            "{} is a symlink to {}, not to the shared dir {}; point it there \
+             (ln -sfn {2} {0}) or, if it holds transcripts, merge them first",
+            path.display(),
+            to.display(),
+            shared.display()
+        ),
+        Entry::Other => bail!("{} is not a directory", path.display()),
+    }
+}

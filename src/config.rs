@@ -1,0 +1,370 @@
+//! The config file: where it is, whether it is safe to read, and what it says.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use indexmap::IndexMap;
+use nix::fcntl::{AT_FDCWD, OFlag};
+use nix::sys::stat::{SFlag, fstat};
+use nix::unistd::Uid;
+use serde::Deserialize;
+
+use crate::mode::ModeChoice;
+use crate::resolve;
+
+/// Larger than any real config; stops a hostile file from eating memory.
+const MAX_SIZE: u64 = 1 << 20;
+
+/// One Claude Code account: a name and its config dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// A checked config: absolute, normalised paths that neither repeat nor nest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The shared transcripts dir, bound over `~/.claude/projects`.
+    pub shared: PathBuf,
+    /// `<home>/.claude`, where the chosen account's dir is bound.
+    pub target: PathBuf,
+    pub mode: ModeChoice,
+    /// In the order written: the failover order.
+    pub accounts: Vec<Account>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    shared_projects: String,
+    #[serde(default)]
+    mode: ModeChoice,
+    accounts: IndexMap<String, RawAccount>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    dir: String,
+}
+
+/// Where the config is: `--config`, else `$CF_RUN_CONFIG`, else
+/// `$XDG_CONFIG_HOME/claude-failover/config.toml`, else under `<home>/.config`.
+/// The environment only selects a file; `load` then checks it like any other.
+pub fn locate(flag: Option<&Path>, var: impl Fn(&str) -> Option<String>, home: &Path) -> PathBuf {
+    let set = |name| var(name).filter(|v| !v.is_empty());
+    if let Some(path) = flag {
+        return path.to_path_buf();
+    }
+    if let Some(path) = set("CF_RUN_CONFIG") {
+        return path.into();
+    }
+    let base = set("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home.join(".config"));
+    base.join("claude-failover/config.toml")
+}
+
+impl Config {
+    /// Reads and checks the config at `path`: a regular file reached without
+    /// symlinks, owned by `uid` or root, writable by nobody else.
+    pub fn load(path: &Path, uid: Uid, home: &Path) -> Result<Self> {
+        let text = read_trusted(path, uid)?;
+        Self::parse(&text, home).with_context(|| format!("config {}", path.display()))
+    }
+
+    /// Parses and checks config text; `home` is the invoking user's home.
+    pub fn parse(text: &str, home: &Path) -> Result<Self> {
+        let raw: Raw = toml::from_str(text).map_err(|e| anyhow!("{}", e.to_string().trim_end()))?;
+        if raw.accounts.is_empty() {
+            bail!("no accounts: add at least one [accounts.NAME] table with a dir");
+        }
+        let accounts = raw
+            .accounts
+            .into_iter()
+            .map(|(name, acc)| {
+                check_name(&name)?;
+                let dir = expand(&acc.dir, home).with_context(|| format!("accounts.{name}.dir"))?;
+                Ok(Account { name, dir })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let config = Config {
+            shared: expand(&raw.shared_projects, home).context("shared_projects")?,
+            target: home.join(".claude"),
+            mode: raw.mode,
+            accounts,
+        };
+        config.check_disjoint()?;
+        Ok(config)
+    }
+
+    /// The account called `name`, or an error listing the known ones.
+    pub fn account(&self, name: &str) -> Result<&Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| {
+                let known: Vec<_> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+                anyhow!(
+                    "unknown account {name:?}; the config has: {}",
+                    known.join(", ")
+                )
+            })
+    }
+
+    /// Account dirs, the shared dir and the mount target must be distinct and
+    /// must not contain one another: a bind over one would hide or expose another.
+    fn check_disjoint(&self) -> Result<()> {
+        let mut dirs: Vec<(String, &Path)> = self
+            .accounts
+            .iter()
+            .map(|a| (format!("account {:?}'s dir", a.name), a.dir.as_path()))
+            .collect();
+        dirs.push(("shared_projects".into(), &self.shared));
+        dirs.push(("the mount target ~/.claude".into(), &self.target));
+        for (i, (a_name, a)) in dirs.iter().enumerate() {
+            for (b_name, b) in &dirs[i + 1..] {
+                let (a_shown, b_shown) = (a.display(), b.display());
+                if a == b {
+                    bail!(
+                        "{a_name} and {b_name} are the same directory ({a_shown}); give each its own"
+                    );
+                }
+                if a.starts_with(b) || b.starts_with(a) {
+                    let (inner, outer) = if a.starts_with(b) {
+                        ((a_name, a_shown), (b_name, b_shown))
+                    } else {
+                        ((b_name, b_shown), (a_name, a_shown))
+                    };
+                    bail!(
+                        "{} ({}) is inside {} ({}); they must not contain one another: move one elsewhere",
+                        inner.0,
+                        inner.1,
+                        outer.0,
+                        outer.1
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the config, refusing a file that someone other than the user (or
+/// root) could have written.
+fn read_trusted(path: &Path, uid: Uid) -> Result<String> {
+    let shown = path.display();
+    let fd = resolve::open_at(AT_FDCWD, path, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)
+        .map_err(|e| match e {
+            nix::errno::Errno::ENOENT => anyhow!(
+                "config {shown} does not exist; create it (see the README) or pass --config FILE"
+            ),
+            nix::errno::Errno::ELOOP => anyhow!(
+                "config {shown} is or passes through a symlink; cf-run does not follow symlinks: pass the real path with --config"
+            ),
+            e => resolve::refused(path, e).context("cannot open the config"),
+        })?;
+    let st = fstat(fd.as_fd()).with_context(|| format!("fstat({shown})"))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        bail!("config {shown} is not a regular file");
+    }
+    if st.st_uid != uid.as_raw() && st.st_uid != 0 {
+        bail!(
+            "config {shown} is owned by uid {}, not by you (uid {uid}) or root; cf-run only trusts a config you or root wrote",
+            st.st_uid
+        );
+    }
+    if st.st_mode & 0o022 != 0 {
+        bail!(
+            "config {shown} is writable by group or others (mode {:o}); fix it with: chmod go-w {shown}",
+            st.st_mode & 0o7777
+        );
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_SIZE)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read config {shown} (it must be UTF-8 text)"))?;
+    Ok(text)
+}
+
+/// Account names appear in messages, the registry and file names later: keep them plain.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !name.starts_with(['.', '-']);
+    if !ok {
+        bail!(
+            "account name {name:?} is not allowed: use up to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+        );
+    }
+    Ok(())
+}
+
+/// Expands a leading `~` to `home` and normalises the path; it must then be
+/// absolute and free of `..`.
+fn expand(raw: &str, home: &Path) -> Result<PathBuf> {
+    if raw.contains('\0') {
+        bail!("{raw:?} contains a NUL byte");
+    }
+    let path = match raw.strip_prefix('~') {
+        Some("") => home.to_path_buf(),
+        Some(rest) if rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
+        Some(_) => bail!("{raw:?}: only ~ or ~/... (your own home) is understood, not ~user"),
+        None => PathBuf::from(raw),
+    };
+    if !path.is_absolute() {
+        bail!("{raw:?} is a relative path; write it absolute or starting with ~/");
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        bail!("{raw:?} contains '..'; write the plain absolute path");
+    }
+    // Drops repeated and trailing slashes and `.` components.
+    Ok(path.components().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOME: &str = "/home/u";
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new(HOME))
+    }
+
+    fn err(text: &str) -> String {
+        format!("{:#}", parse(text).unwrap_err())
+    }
+
+    const GOOD: &str = r#"
+shared_projects = "~/.claude-projects-shared"
+
+[accounts.zeta]
+dir = "~/.claude-zeta"
+
+[accounts.alpha]
+dir = "/srv/claude//alpha/"
+"#;
+
+    #[test]
+    fn parses_expands_and_keeps_account_order() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.shared, Path::new("/home/u/.claude-projects-shared"));
+        assert_eq!(c.target, Path::new("/home/u/.claude"));
+        assert_eq!(c.mode, ModeChoice::Auto);
+        let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
+        assert_eq!(c.accounts[1].dir, Path::new("/srv/claude/alpha"));
+    }
+
+    #[test]
+    fn reads_the_mode() {
+        let c = parse(&format!("mode = \"symlink\"\n{GOOD}")).unwrap();
+        assert_eq!(c.mode, ModeChoice::Symlink);
+        assert!(err(&format!("mode = \"chroot\"\n{GOOD}")).contains("chroot"));
+    }
+
+    #[test]
+    fn unknown_keys_name_line_and_column() {
+        let e = err(&format!(
+            "{GOOD}\n[accounts.beta]\ndir = \"~/b\"\ncolour = 1\n"
+        ));
+        assert!(e.contains("line 12"), "{e}");
+        assert!(e.contains("column 1"), "{e}");
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn bad_toml_names_line_and_column() {
+        let e = err("shared_projects = \"~/s\"\n[accounts.a\n");
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn needs_accounts_and_shared_dir() {
+        assert!(err("shared_projects = \"~/s\"\n[accounts]\n").contains("no accounts"));
+        assert!(err("[accounts.a]\ndir = \"~/a\"\n").contains("shared_projects"));
+    }
+
+    #[test]
+    fn refuses_relative_dotdot_tilde_user_and_nul() {
+        for bad in ["claude-a", "~/x/../../etc", "~root/.claude", "/a\\u0000b"] {
+            let e = err(&format!(
+                "shared_projects = \"~/s\"\n[accounts.a]\ndir = \"{bad}\"\n"
+            ));
+            assert!(e.contains("accounts.a.dir"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn refuses_odd_account_names() {
+        for bad in ["\"a/b\"", "\"..\"", "\"-x\"", "\"a b\""] {
+            let e = err(&format!(
+                "shared_projects = \"~/s\"\n[accounts.{bad}]\ndir = \"~/a\"\n"
+            ));
+            assert!(e.contains("is not allowed"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn refuses_repeated_or_nested_dirs() {
+        let cases = [
+            ("~/a", "~/a", "~/s", "same directory"),
+            ("~/a", "~/a/b", "~/s", "inside"),
+            ("~/a", "~/b", "~/a/projects", "inside"),
+            ("~/a", "~/b", "~/.claude/projects", "~/.claude"),
+            ("~", "/srv/b", "/srv/s", "~/.claude"),
+            ("~/.claude", "~/b", "~/s", "same directory"),
+        ];
+        for (a, b, shared, want) in cases {
+            let text = format!(
+                "shared_projects = \"{shared}\"\n[accounts.a]\ndir = \"{a}\"\n[accounts.b]\ndir = \"{b}\"\n"
+            );
+            let e = err(&text);
+            assert!(e.contains(want), "{a} {b} {shared}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_account_lists_the_known_ones() {
+        let c = parse(GOOD).unwrap();
+        let e = c.account("beta").unwrap_err().to_string();
+        assert!(e.contains("\"beta\"") && e.contains("zeta, alpha"), "{e}");
+    }
+
+    #[test]
+    fn locate_prefers_flag_then_env_then_xdg() {
+        let home = Path::new(HOME);
+        let env = |pairs: &'static [(&str, &str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let all = env(&[("CF_RUN_CONFIG", "/e.toml"), ("XDG_CONFIG_HOME", "/x")]);
+        assert_eq!(
+            locate(Some(Path::new("f.toml")), all, home),
+            Path::new("f.toml")
+        );
+        assert_eq!(locate(None, all, home), Path::new("/e.toml"));
+        let xdg = env(&[("XDG_CONFIG_HOME", "/x")]);
+        assert_eq!(
+            locate(None, xdg, home),
+            Path::new("/x/claude-failover/config.toml")
+        );
+        let rel = env(&[("XDG_CONFIG_HOME", "rel")]);
+        let default = Path::new("/home/u/.config/claude-failover/config.toml");
+        assert_eq!(locate(None, rel, home), default);
+        assert_eq!(locate(None, env(&[]), home), default);
+    }
+}

@@ -1,0 +1,32 @@
+//! Carrying out a plan, in one ordered sequence, then exec'ing the command.
+
+use std::convert::Infallible;
+
+use anyhow::Result;
+
+use crate::plan::{Action, Plan};
+use crate::{checks, exec, mounts, namespace, symlink};
+
+pub fn run(plan: &Plan) -> Result<Infallible> {
+    let uid = plan.uid;
+    let privilege = namespace::Privilege::for_mode(plan.mode)?;
+    // 1. A private mount namespace (none in symlink mode).
+    namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
+    // 2. Every check before any change, so a refused launch changes nothing.
+    for check in &plan.checks {
+        checks::verify(check, uid)?;
+    }
+    // 3. The changes, in order, each through descriptors opened without
+    //    following symlinks.
+    for action in &plan.actions {
+        match action {
+            Action::Bind { src, dst } => mounts::bind(src, dst, uid, &privilege)?,
+            Action::Cover { dir } => mounts::cover(dir, uid, &privilege)?,
+            Action::Link { link, to } => symlink::link(link, to, uid)?,
+        }
+    }
+    // 4. Nothing privileged survives into the command.
+    namespace::drop_privileges()?;
+    // 5. The command takes cf-run's place.
+    exec::exec(&plan.command, &plan.env)
+}

@@ -1,0 +1,185 @@
+//! Which way a launch isolates the session, and why `auto` picks what it picks.
+
+use std::fmt;
+
+use anyhow::{Result, bail};
+use serde::Deserialize;
+
+/// What the user asked for, on the command line or in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeChoice {
+    #[default]
+    Auto,
+    Userns,
+    Privileged,
+    Symlink,
+}
+
+/// How this launch isolates the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rootless: a user namespace owns the private mount namespace.
+    Userns,
+    /// A mount namespace made with the binary's own CAP_SYS_ADMIN (file capability).
+    Privileged,
+    /// No namespace: the account's `projects` becomes a symlink to the shared dir.
+    Symlink,
+}
+
+impl Mode {
+    /// Whether the session gets its own mount namespace.
+    pub fn namespaced(self) -> bool {
+        self != Mode::Symlink
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Userns => "userns",
+            Mode::Privileged => "privileged",
+            Mode::Symlink => "symlink",
+        })
+    }
+}
+
+/// What the host allows, as far as a cheap look can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// CAP_SYS_ADMIN is in this process's permitted set.
+    pub cap_sys_admin: bool,
+    /// `Err(why)` when unprivileged user namespaces are known not to work.
+    pub userns: Result<(), String>,
+}
+
+impl Probe {
+    /// Looks at this process and the kernel's sysctls: a few small reads, no fork.
+    pub fn host() -> Self {
+        let cap_sys_admin = caps::has_cap(
+            None,
+            caps::CapSet::Permitted,
+            caps::Capability::CAP_SYS_ADMIN,
+        )
+        .unwrap_or(false);
+        Self {
+            cap_sys_admin,
+            userns: if cap_sys_admin {
+                Ok(())
+            } else {
+                userns_allowed()
+            },
+        }
+    }
+}
+
+/// Reads one sysctl; `None` when this kernel does not have it.
+fn sysctl(name: &str) -> Option<String> {
+    let path = format!("/proc/sys/{}", name.replace('.', "/"));
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+fn userns_allowed() -> Result<(), String> {
+    if sysctl("kernel.unprivileged_userns_clone").as_deref() == Some("0") {
+        return Err("kernel.unprivileged_userns_clone=0".into());
+    }
+    if sysctl("user.max_user_namespaces").as_deref() == Some("0") {
+        return Err("user.max_user_namespaces=0".into());
+    }
+    // Under this AppArmor switch unshare() succeeds but the new namespace has
+    // no capabilities, so the uid_map write fails later: only a profile that
+    // grants `userns` (cf-run's own, once loaded) makes it work.
+    if sysctl("kernel.apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        let label = std::fs::read_to_string("/proc/self/attr/current").unwrap_or_default();
+        if label.trim().is_empty() || label.trim() == "unconfined" {
+            return Err(
+                "kernel.apparmor_restrict_unprivileged_userns=1 and cf-run runs unconfined".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the user's choice against what the host allows: the mode and a
+/// sentence saying why.
+pub fn choose(choice: ModeChoice, probe: &Probe) -> Result<(Mode, String)> {
+    Ok(match choice {
+        ModeChoice::Userns => (
+            Mode::Userns,
+            "asked for with --mode or in the config".into(),
+        ),
+        ModeChoice::Symlink => (
+            Mode::Symlink,
+            "asked for with --mode or in the config".into(),
+        ),
+        ModeChoice::Privileged if probe.cap_sys_admin => (
+            Mode::Privileged,
+            "asked for with --mode or in the config".into(),
+        ),
+        ModeChoice::Privileged => bail!(
+            "privileged mode needs CAP_SYS_ADMIN in this binary's permitted set; \
+             install it with: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\" \
+             (or use --mode userns where unprivileged user namespaces are allowed)"
+        ),
+        ModeChoice::Auto if probe.cap_sys_admin => (
+            Mode::Privileged,
+            "auto: this binary holds cap_sys_admin in its permitted set".into(),
+        ),
+        ModeChoice::Auto => match &probe.userns {
+            Ok(()) => (
+                Mode::Userns,
+                "auto: no cap_sys_admin, and unprivileged user namespaces are allowed".into(),
+            ),
+            Err(why) => (
+                Mode::Symlink,
+                format!(
+                    "auto: no namespace can be made ({why}; no cap_sys_admin on this binary); \
+                     to get one, run: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\""
+                ),
+            ),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(cap: bool, userns: Result<(), &str>) -> Probe {
+        Probe {
+            cap_sys_admin: cap,
+            userns: userns.map_err(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn auto_prefers_privileged_then_userns_then_symlink() {
+        let pick = |p: Probe| choose(ModeChoice::Auto, &p).unwrap().0;
+        assert_eq!(pick(probe(true, Err("x"))), Mode::Privileged);
+        assert_eq!(pick(probe(false, Ok(()))), Mode::Userns);
+        assert_eq!(pick(probe(false, Err("x"))), Mode::Symlink);
+    }
+
+    #[test]
+    fn auto_fallback_names_the_reason() {
+        let why = "kernel.apparmor_restrict_unprivileged_userns=1";
+        let (_, reason) = choose(ModeChoice::Auto, &probe(false, Err(why))).unwrap();
+        assert!(reason.contains(why), "{reason}");
+        assert!(reason.contains("setcap cap_sys_admin+p"), "{reason}");
+    }
+
+    #[test]
+    fn privileged_without_the_capability_says_how_to_install() {
+        let err = choose(ModeChoice::Privileged, &probe(false, Ok(()))).unwrap_err();
+        assert!(err.to_string().contains("setcap cap_sys_admin+p"), "{err}");
+    }
+
+    #[test]
+    fn explicit_modes_are_taken_as_asked() {
+        let p = probe(false, Err("x"));
+        assert_eq!(choose(ModeChoice::Userns, &p).unwrap().0, Mode::Userns);
+        assert_eq!(choose(ModeChoice::Symlink, &p).unwrap().0, Mode::Symlink);
+    }
+}

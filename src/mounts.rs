@@ -1,0 +1,85 @@
+//! The mounts of a namespace launch, made through descriptors: each path is
+//! opened without following symlinks and checked, and the mount is attached
+//! to exactly what was checked. Flags are set on the detached copy before it
+//! is attached, so no moment exists where the mount lacks nosuid or nodev.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::unistd::Uid;
+
+use crate::namespace::Privilege;
+use crate::resolve::{self, Entry};
+use crate::sys;
+
+const BIND_FLAGS: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+const COVER_FLAGS: u64 = BIND_FLAGS | libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC;
+
+/// Binds the directory `src` (with any mounts below it) over `dst`.
+pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<()> {
+    let (s, d) = (src.display(), dst.display());
+    let source = resolve::owned_dir(src, uid, "bind source")?;
+    let target = match resolve::entry(dst)? {
+        Entry::Dir(fd, st) => {
+            resolve::check_owner(dst, &st, uid, "mount target")?;
+            fd
+        }
+        Entry::Missing => create_dir(dst, uid)?,
+        // The older symlink layout already shows `src` at `dst`.
+        Entry::Link(to) if resolve::link_leads_to(dst, &to, src) => {
+            tracing::debug!("{d} already is a symlink to {s}: nothing to mount");
+            return Ok(());
+        }
+        Entry::Link(to) => bail!(
+            "mount target {d} is a symlink (to {}); refusing to mount over it",
+            to.display()
+        ),
+        Entry::Other => bail!("mount target {d} is not a directory"),
+    };
+    privilege.with(|| {
+        let tree = sys::clone_tree(source.as_fd()).map_err(|e| anyhow!("open_tree({s}) => {e}"))?;
+        sys::set_attrs(tree.as_fd(), BIND_FLAGS)
+            .map_err(|e| anyhow!("mount_setattr({s}, nosuid|nodev) => {e}"))?;
+        sys::attach(tree.as_fd(), target.as_fd())
+            .map_err(|e| anyhow!("move_mount({s}, {d}) => {e}"))
+    })?;
+    tracing::debug!("bound {s} over {d}");
+    Ok(())
+}
+
+/// Hides `dir` under an empty read-only tmpfs; an absent dir needs nothing.
+pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<()> {
+    let d = dir.display();
+    let target = match resolve::entry(dir)? {
+        Entry::Missing => return Ok(()),
+        Entry::Dir(fd, st) => {
+            resolve::check_owner(dir, &st, uid, "directory to cover")?;
+            fd
+        }
+        Entry::Link(_) | Entry::Other => bail!("{d} is not a real directory; refusing to cover it"),
+    };
+    privilege.with(|| {
+        let empty =
+            sys::empty_tmpfs(COVER_FLAGS).map_err(|e| anyhow!("fsmount(tmpfs, ro) => {e}"))?;
+        sys::attach(empty.as_fd(), target.as_fd())
+            .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))
+    })?;
+    tracing::debug!("covered {d}");
+    Ok(())
+}
+
+/// Creates the missing mount target `dst` (mode 0700) in its parent, which
+/// must be a directory the user owns.
+fn create_dir(dst: &Path, uid: Uid) -> Result<OwnedFd> {
+    let d = dst.display();
+    let (Some(parent), Some(name)) = (dst.parent(), dst.file_name()) else {
+        bail!("mount target {d} has no parent directory");
+    };
+    let parent_fd = resolve::owned_dir(parent, uid, "the parent of mount target")?;
+    let fd = resolve::open_or_create_dir(parent_fd.as_fd(), name)
+        .map_err(|e| anyhow!("mkdirat({d}) => {e}"))
+        .context("cannot create the mount target")?;
+    tracing::debug!("created {d}");
+    Ok(fd)
+}

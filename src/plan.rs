@@ -1,0 +1,368 @@
+//! The pure step of a launch: config + account + user + mode become a plan
+//! (checks, then actions, then the environment and command), which `--dry-run`
+//! prints and `launch` carries out. Nothing here touches the system.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use nix::unistd::{Gid, Uid};
+
+use crate::config::{Account, Config};
+use crate::mode::Mode;
+use crate::user::User;
+
+/// The variable that makes Claude Code keep `.claude.json` inside the account
+/// dir instead of at `~/.claude.json`, which every account would share.
+pub const CONFIG_DIR_VAR: &str = "CLAUDE_CONFIG_DIR";
+
+/// What must hold on disk before anything is changed. All checks run first,
+/// so a refused launch changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// A real directory owned by the user.
+    OwnedDir { path: PathBuf, what: String },
+    /// Absent, or a real directory owned by the user.
+    OwnedDirOrAbsent { path: PathBuf, what: String },
+    /// Absent, empty, or a symlink to the shared dir: mounting over it or
+    /// replacing it hides no transcript.
+    HidesNoTranscript { path: PathBuf, shared: PathBuf },
+}
+
+/// One change, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Bind `src` over `dst`, recursive, nosuid, nodev; `dst` is created empty
+    /// when missing, and left alone when it already is a symlink to `src`.
+    Bind { src: PathBuf, dst: PathBuf },
+    /// Hide `dir` under an empty read-only tmpfs; nothing to do when absent.
+    Cover { dir: PathBuf },
+    /// Make `link` a symlink to `to`, replacing an empty directory.
+    Link { link: PathBuf, to: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub mode: Mode,
+    pub reason: String,
+    pub account: Account,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub checks: Vec<Check>,
+    pub actions: Vec<Action>,
+    pub env: Vec<(&'static str, PathBuf)>,
+    pub command: Vec<OsString>,
+}
+
+impl Plan {
+    /// Plans a launch of `command` (default `claude`) under `account`.
+    pub fn build(
+        config: &Config,
+        account: &str,
+        user: &User,
+        (mode, reason): (Mode, String),
+        command: Vec<OsString>,
+    ) -> Result<Plan> {
+        let account = config.account(account)?.clone();
+        let projects = account.dir.join("projects");
+        let owned = |path: &PathBuf, what: String| Check::OwnedDir {
+            path: path.clone(),
+            what,
+        };
+        let hides_nothing = |path: PathBuf| Check::HidesNoTranscript {
+            path,
+            shared: config.shared.clone(),
+        };
+        let mut checks = vec![
+            owned(&account.dir, format!("account {:?}'s dir", account.name)),
+            owned(&config.shared, "the shared projects dir".into()),
+            hides_nothing(projects.clone()),
+        ];
+        let (actions, config_dir) = if mode.namespaced() {
+            let others = config.accounts.iter().filter(|a| a.name != account.name);
+            checks.push(Check::OwnedDirOrAbsent {
+                path: config.target.clone(),
+                what: "the mount target".into(),
+            });
+            checks.push(hides_nothing(config.target.join("projects")));
+            checks.extend(others.clone().map(|a| Check::OwnedDirOrAbsent {
+                path: a.dir.clone(),
+                what: format!("account {:?}'s dir", a.name),
+            }));
+            // The shared dir goes over the account's own `projects` first, so the
+            // recursive bind of the account dir carries it to ~/.claude/projects.
+            let mut actions = vec![
+                Action::Bind {
+                    src: config.shared.clone(),
+                    dst: projects,
+                },
+                Action::Bind {
+                    src: account.dir.clone(),
+                    dst: config.target.clone(),
+                },
+            ];
+            actions.extend(others.map(|a| Action::Cover { dir: a.dir.clone() }));
+            (actions, config.target.clone())
+        } else {
+            let link = Action::Link {
+                link: projects,
+                to: config.shared.clone(),
+            };
+            (vec![link], account.dir.clone())
+        };
+        let command = if command.is_empty() {
+            vec!["claude".into()]
+        } else {
+            command
+        };
+        Ok(Plan {
+            mode,
+            reason,
+            account,
+            uid: user.uid,
+            gid: user.gid,
+            checks,
+            actions,
+            env: vec![(CONFIG_DIR_VAR, config_dir)],
+            command,
+        })
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Check::OwnedDir { path, what } => {
+                write!(f, "{} is a directory you own ({what})", path.display())
+            }
+            Check::OwnedDirOrAbsent { path, what } => write!(
+                f,
+                "{} is absent or a directory you own ({what})",
+                path.display()
+            ),
+            Check::HidesNoTranscript { path, shared } => write!(
+                f,
+                "{} is absent, empty or a symlink to {} (no transcript gets hidden)",
+                path.display(),
+                shared.display()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Action::Bind { src, dst } => write!(
+                f,
+                "bind {} over {} (recursive, nosuid, nodev; created if missing)",
+                src.display(),
+                dst.display()
+            ),
+            Action::Cover { dir } => write!(
+                f,
+                "cover {} with an empty read-only tmpfs (nosuid, nodev, noexec)",
+                dir.display()
+            ),
+            Action::Link { link, to } => write!(
+                f,
+                "symlink {} -> {} (an empty directory there is replaced)",
+                link.display(),
+                to.display()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let (uid, gid) = (self.uid, self.gid);
+        writeln!(
+            f,
+            "account: {} ({})",
+            self.account.name,
+            self.account.dir.display()
+        )?;
+        writeln!(f, "mode: {} ({})", self.mode, self.reason)?;
+        match self.mode {
+            Mode::Userns => writeln!(
+                f,
+                "namespace: unshare(CLONE_NEWUSER|CLONE_NEWNS), setgroups deny, \
+                 map uid {uid} and gid {gid} onto themselves, make / recursively private"
+            )?,
+            Mode::Privileged => writeln!(
+                f,
+                "namespace: raise CAP_SYS_ADMIN, unshare(CLONE_NEWNS), make / recursively \
+                 private; the capability is effective only for this and the mounts"
+            )?,
+            Mode::Symlink => writeln!(
+                f,
+                "namespace: none (the change below is seen by every process)"
+            )?,
+        }
+        for check in &self.checks {
+            writeln!(f, "check: {check}")?;
+        }
+        for action in &self.actions {
+            writeln!(
+                f,
+                "{}: {action}",
+                if self.mode.namespaced() {
+                    "mount"
+                } else {
+                    "change"
+                }
+            )?;
+        }
+        for (name, value) in &self.env {
+            writeln!(f, "env: {name}={}", value.display())?;
+        }
+        let command: Vec<_> = self.command.iter().map(|a| format!("{a:?}")).collect();
+        writeln!(
+            f,
+            "exec: {} (all capabilities dropped, no_new_privs set, as uid {uid} gid {gid})",
+            command.join(" ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn user() -> User {
+        User {
+            uid: Uid::from_raw(1001),
+            gid: Gid::from_raw(1002),
+            name: "u".into(),
+            home: "/home/u".into(),
+        }
+    }
+
+    fn config() -> Config {
+        let text = r#"
+shared_projects = "~/shared"
+[accounts.one]
+dir = "~/.claude-one"
+[accounts.two]
+dir = "~/.claude-two"
+[accounts.three]
+dir = "/srv/three"
+"#;
+        Config::parse(text, Path::new("/home/u")).unwrap()
+    }
+
+    fn plan(mode: Mode, command: &[&str]) -> Plan {
+        let command = command.iter().map(OsString::from).collect();
+        Plan::build(&config(), "two", &user(), (mode, "test".into()), command).unwrap()
+    }
+
+    fn bind(src: &str, dst: &str) -> Action {
+        Action::Bind {
+            src: src.into(),
+            dst: dst.into(),
+        }
+    }
+
+    #[test]
+    fn namespace_binds_shared_then_account_then_covers_the_others() {
+        for mode in [Mode::Userns, Mode::Privileged] {
+            let p = plan(mode, &[]);
+            assert_eq!(
+                p.actions,
+                [
+                    bind("/home/u/shared", "/home/u/.claude-two/projects"),
+                    bind("/home/u/.claude-two", "/home/u/.claude"),
+                    Action::Cover {
+                        dir: "/home/u/.claude-one".into()
+                    },
+                    Action::Cover {
+                        dir: "/srv/three".into()
+                    },
+                ]
+            );
+            assert_eq!(p.env, [(CONFIG_DIR_VAR, PathBuf::from("/home/u/.claude"))]);
+        }
+    }
+
+    #[test]
+    fn namespace_checks_everything_it_touches() {
+        let p = plan(Mode::Userns, &[]);
+        let paths: Vec<_> = p
+            .checks
+            .iter()
+            .map(|c| match c {
+                Check::OwnedDir { path, .. }
+                | Check::OwnedDirOrAbsent { path, .. }
+                | Check::HidesNoTranscript { path, .. } => path.to_str().unwrap(),
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/home/u/.claude-two",
+                "/home/u/shared",
+                "/home/u/.claude-two/projects",
+                "/home/u/.claude",
+                "/home/u/.claude/projects",
+                "/home/u/.claude-one",
+                "/srv/three",
+            ]
+        );
+    }
+
+    #[test]
+    fn symlink_mode_links_projects_and_points_claude_at_the_account() {
+        let p = plan(Mode::Symlink, &["sh", "-c", "true"]);
+        assert_eq!(
+            p.actions,
+            [Action::Link {
+                link: "/home/u/.claude-two/projects".into(),
+                to: "/home/u/shared".into()
+            }]
+        );
+        assert_eq!(
+            p.env,
+            [(CONFIG_DIR_VAR, PathBuf::from("/home/u/.claude-two"))]
+        );
+        assert_eq!(p.command, ["sh", "-c", "true"]);
+        assert_eq!(p.checks.len(), 3);
+    }
+
+    #[test]
+    fn default_command_is_claude() {
+        assert_eq!(plan(Mode::Userns, &[]).command, ["claude"]);
+    }
+
+    #[test]
+    fn unknown_account_is_an_error() {
+        let e = Plan::build(
+            &config(),
+            "four",
+            &user(),
+            (Mode::Userns, String::new()),
+            vec![],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("one, two, three"), "{e}");
+    }
+
+    #[test]
+    fn display_shows_mode_reason_mounts_env_and_command() {
+        let text = plan(Mode::Userns, &["claude", "--resume", "x y"]).to_string();
+        for want in [
+            "mode: userns (test)",
+            "map uid 1001 and gid 1002",
+            "mount: bind /home/u/.claude-two over /home/u/.claude",
+            "mount: cover /srv/three",
+            "env: CLAUDE_CONFIG_DIR=/home/u/.claude",
+            "exec: \"claude\" \"--resume\" \"x y\"",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Opening paths without following symlinks, and checking what they lead to.
+//!
+//! Every path cf-run acts on is opened here with openat2(RESOLVE_NO_SYMLINKS),
+//! so a symlink planted anywhere along it is refused rather than followed, and
+//! the descriptor it returns is what later steps mount, create in or read.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Error, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, mkdirat};
+use nix::unistd::Uid;
+
+/// Opens `path` relative to `dir` (absolute paths ignore `dir`) without
+/// following any symlink; a trailing symlink is opened itself when `flags`
+/// hold O_PATH|O_NOFOLLOW.
+pub fn open_at(dir: BorrowedFd, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    openat2(dir, path, how)
+}
+
+/// What a path names, opened without following symlinks.
+pub enum Entry {
+    Missing,
+    Dir(OwnedFd, FileStat),
+    /// A symlink, with where it points.
+    Link(PathBuf),
+    /// Anything else: a file, a socket, ...
+    Other,
+}
+
+/// Looks at `path` itself (a trailing symlink is reported, not followed).
+pub fn entry(path: &Path) -> Result<Entry> {
+    let fd = match open_at(AT_FDCWD, path, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(Entry::Missing),
+        Err(e) => return Err(refused(path, e)),
+    };
+    let st = fstat(&fd).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+    Ok(
+        match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+            SFlag::S_IFDIR => Entry::Dir(fd, st),
+            SFlag::S_IFLNK => Entry::Link(
+                readlinkat(&fd, "")
+                    .map_err(|e| anyhow!("readlink({}) => {e}", path.display()))?
+                    .into(),
+            ),
+            _ => Entry::Other,
+        },
+    )
+}
+
+/// Opens `path`, which must be a real directory owned by `uid`. `what` says
+/// what it is for the error message ("account compte1's dir").
+pub fn owned_dir(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
+    match entry(path)? {
+        Entry::Dir(fd, st) => {
+            check_owner(path, &st, uid, what)?;
+            Ok(fd)
+        }
+        Entry::Missing => bail!(
+            "{what} {} does not exist; create it (mkdir -m 700 {0})",
+            path.display()
+        ),
+        Entry::Link(to) => bail!(
+            "{what} {} is a symlink (to {}); cf-run does not follow symlinks: name the real directory in the config",
+            path.display(),
+            to.display()
+        ),
+        Entry::Other => bail!("{what} {} is not a directory", path.display()),
+    }
+}
+
+/// Refuses a directory that another user owns.
+pub fn check_owner(path: &Path, st: &FileStat, uid: Uid, what: &str) -> Result<()> {
+    if st.st_uid != uid.as_raw() {
+        bail!(
+            "{what} {} is owned by uid {}, not by you (uid {uid}); cf-run only mounts your own directories",
+            path.display(),
+            st.st_uid
+        );
+    }
+    Ok(())
+}
+
+/// Opens the directory `name` inside `parent`, creating it (mode 0700) when
+/// missing.
+pub fn open_or_create_dir(parent: BorrowedFd, name: &OsStr) -> Result<OwnedFd, Errno> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_DIRECTORY;
+    match open_at(parent, Path::new(name), flags) {
+        Err(Errno::ENOENT) => {
+            mkdirat(parent, name, Mode::S_IRWXU)?;
+            open_at(parent, Path::new(name), flags)
+        }
+        other => other,
+    }
+}
+
+/// Whether the directory open at `dir` has no entries.
+pub fn is_empty_dir(dir: BorrowedFd) -> Result<bool, Errno> {
+    let mut listing = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = listing.iter().filter_map(|e| e.ok());
+    Ok(names.all(|e| matches!(e.file_name().to_bytes(), b"." | b"..")))
+}
+
+/// Counts the transcripts (`*.jsonl`) and all files below `dir`, without
+/// following symlinks. Only used to word a refusal, so errors count as nothing.
+pub fn count_files(dir: &Path) -> (usize, usize) {
+    let (mut transcripts, mut files) = (0, 0);
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(e.path()),
+                Ok(_) => {
+                    files += 1;
+                    transcripts += usize::from(e.path().extension() == Some(OsStr::new("jsonl")));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    (transcripts, files)
+}
+
+/// Whether the symlink at `link`, which holds `to`, leads to the directory
+/// `dir` without passing through another symlink.
+pub fn link_leads_to(link: &Path, to: &Path, dir: &Path) -> bool {
+    let target = link.parent().unwrap_or(Path::new("/")).join(to);
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+    match (
+        open_at(AT_FDCWD, &target, flags),
+        open_at(AT_FDCWD, dir, flags),
+    ) {
+        (Ok(a), Ok(b)) => same_inode(a.as_fd(), b.as_fd()),
+        _ => false,
+    }
+}
+
+/// Whether two descriptors name the same inode.
+pub fn same_inode(a: BorrowedFd, b: BorrowedFd) -> bool {
+    match (fstat(a), fstat(b)) {
+        (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+        _ => false,
+    }
+}
+
+/// Explains why `path` could not be opened, naming the symlink when one is in
+/// the way.
+pub fn refused(path: &Path, errno: Errno) -> Error {
+    match errno {
+        Errno::ELOOP | Errno::EXDEV => {
+            let link = path.ancestors().find(|p| {
+                p.symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink())
+            });
+            match link {
+                Some(link) => anyhow!(
+                    "{}: {} is a symlink, and cf-run resolves paths without following symlinks; \
+                     use the real path (realpath {0})",
+                    path.display(),
+                    link.display()
+                ),
+                None => anyhow!(
+                    "openat2({}, RESOLVE_NO_SYMLINKS) => {errno}",
+                    path.display()
+                ),
+            }
+        }
+        Errno::ENOSYS => anyhow!("openat2 => ENOSYS: cf-run needs Linux 5.12 or newer"),
+        _ => anyhow!("openat2({}) => {errno}", path.display()),
+    }
+}

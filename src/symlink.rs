@@ -1,0 +1,45 @@
+//! Symlink mode: no namespace, the account's `projects` becomes a symlink to
+//! the shared dir on disk, as in the older layout.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use anyhow::{Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::unistd::{Uid, UnlinkatFlags, symlinkat, unlinkat};
+
+use crate::resolve::{self, Entry};
+
+/// Makes `link` a symlink to `to`. An empty directory there is replaced; its
+/// removal (rmdir) fails rather than delete anything written meanwhile.
+pub fn link(link: &Path, to: &Path, uid: Uid) -> Result<()> {
+    let l = link.display();
+    let (Some(parent), Some(name)) = (link.parent(), link.file_name()) else {
+        bail!("{l} has no parent directory");
+    };
+    let parent_fd = resolve::owned_dir(parent, uid, "account dir")?;
+    match resolve::entry(link)? {
+        Entry::Missing => {}
+        Entry::Link(target) if resolve::link_leads_to(link, &target, to) => return Ok(()),
+        Entry::Link(target) => bail!(
+            "{l} is a symlink to {}, not to {}",
+            target.display(),
+            to.display()
+        ),
+        Entry::Dir(_, st) => {
+            resolve::check_owner(link, &st, uid, "projects dir")?;
+            unlinkat(parent_fd.as_fd(), name, UnlinkatFlags::RemoveDir).map_err(|e| match e {
+                Errno::ENOTEMPTY | Errno::EEXIST => anyhow!(
+                    "{l} got files while cf-run was replacing it; nothing was removed: merge them into {} and retry",
+                    to.display()
+                ),
+                e => anyhow!("rmdir({l}) => {e}"),
+            })?;
+        }
+        Entry::Other => bail!("{l} is not a directory"),
+    }
+    symlinkat(to, parent_fd.as_fd(), name)
+        .map_err(|e| anyhow!("symlink({}, {l}) => {e}", to.display()))?;
+    tracing::debug!("linked {l} -> {}", to.display());
+    Ok(())
+}

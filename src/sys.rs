@@ -1,0 +1,109 @@
+//! The raw syscalls that nix does not wrap: the new mount API (Linux 5.12+).
+//!
+//! Every `unsafe` block of cf-run lives here. Each function works on
+//! descriptors, never on paths, so what gets mounted is exactly what the
+//! caller opened and checked.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+/// The empty path that, with `*_EMPTY_PATH`, makes a call act on the descriptor itself.
+const EMPTY: &CStr = c"";
+
+/// Turns a raw syscall return value into a result.
+fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+/// Takes ownership of a descriptor a syscall just returned.
+fn owned(ret: libc::c_long) -> Result<OwnedFd, Errno> {
+    let fd = check(ret)? as libc::c_int;
+    // SAFETY: the kernel just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A detached copy of the mount tree at `src` (open_tree with OPEN_TREE_CLONE|AT_RECURSIVE).
+pub fn clone_tree(src: BorrowedFd) -> Result<OwnedFd, Errno> {
+    let flags = libc::OPEN_TREE_CLONE
+        | libc::OPEN_TREE_CLOEXEC
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: plain syscall on a valid descriptor and a NUL-terminated path.
+    owned(unsafe { libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), EMPTY.as_ptr(), flags) })
+}
+
+/// Sets mount flags on every mount of the (detached) tree `tree` (mount_setattr).
+pub fn set_attrs(tree: BorrowedFd, attrs: u64) -> Result<(), Errno> {
+    let mut attr = libc::mount_attr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint;
+    // SAFETY: `attr` outlives the call and its size is passed along with it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            EMPTY.as_ptr(),
+            flags,
+            &mut attr as *mut libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// Attaches the detached mount `tree` on top of the directory `target` (move_mount).
+pub fn attach(tree: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: plain syscall on two valid descriptors and NUL-terminated paths.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            EMPTY.as_ptr(),
+            target.as_raw_fd(),
+            EMPTY.as_ptr(),
+            flags,
+        )
+    })
+    .map(drop)
+}
+
+/// A new, detached, empty tmpfs mounted with `attrs` (fsopen, fsconfig, fsmount).
+pub fn empty_tmpfs(attrs: u64) -> Result<OwnedFd, Errno> {
+    // SAFETY: NUL-terminated name; the result is checked before use.
+    let fs =
+        owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    let fsconfig = |cmd: libc::c_uint, key: Option<&CStr>, value: Option<&CStr>| {
+        let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+        // SAFETY: `fs` is a valid fs context; key and value are NUL-terminated or null.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                cmd,
+                ptr(key),
+                ptr(value),
+                0,
+            )
+        })
+    };
+    // An empty root that anyone may list: nothing to see, nothing to write.
+    fsconfig(libc::FSCONFIG_SET_STRING, Some(c"mode"), Some(c"0555"))?;
+    fsconfig(libc::FSCONFIG_SET_STRING, Some(c"size"), Some(c"4k"))?;
+    fsconfig(libc::FSCONFIG_CMD_CREATE, None, None)?;
+    // SAFETY: plain syscall on a valid fs context.
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attrs,
+        )
+    })
+}

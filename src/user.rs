@@ -1,0 +1,41 @@
+//! Who invoked cf-run, from the password database: never from the environment.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use nix::unistd::{Gid, Uid, getgid, getuid};
+
+/// The invoking user: real uid and gid, name and home from the password database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub uid: Uid,
+    pub gid: Gid,
+    pub name: String,
+    pub home: PathBuf,
+}
+
+impl User {
+    /// The user behind the real uid. `$HOME` is ignored on purpose: it selects
+    /// nothing privileged, so a caller cannot point cf-run at someone else's files.
+    pub fn invoking() -> Result<Self> {
+        let uid = getuid();
+        let entry = nix::unistd::User::from_uid(uid)
+            .with_context(|| format!("getpwuid({uid}) failed"))?
+            .with_context(|| {
+                format!("uid {uid} has no entry in the password database; add one (useradd)")
+            })?;
+        if !entry.dir.is_absolute() {
+            bail!(
+                "the home of {} in the password database, {:?}, is not an absolute path; fix it with usermod -d",
+                entry.name,
+                entry.dir
+            );
+        }
+        Ok(Self {
+            uid,
+            gid: getgid(),
+            name: entry.name,
+            home: entry.dir,
+        })
+    }
+}
