@@ -9,13 +9,15 @@ use crate::{checks, exec, mounts, namespace, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
     let uid = plan.uid;
-    let privilege = namespace::Privilege::for_mode(plan.mode)?;
-    // 1. A private mount namespace (none in symlink mode).
-    namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
-    // 2. Every check before any change, so a refused launch changes nothing.
+    // 1. Every check before any change, so a refused launch changes nothing.
+    //    They run as the plain user, on the host's view, owners shown as they are;
+    //    step 3 re-checks what it acts on through its own descriptors.
     for check in &plan.checks {
         checks::verify(check, uid)?;
     }
+    // 2. A private mount namespace (none in symlink mode).
+    let privilege = namespace::Privilege::for_mode(plan.mode)?;
+    namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
     // 3. The changes, in order, each through descriptors opened without
     //    following symlinks.
     for action in &plan.actions {

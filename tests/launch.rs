@@ -1,0 +1,772 @@
+//! The launcher, run as a built binary by an unprivileged user, in real
+//! namespaces, in every mode.
+
+mod support;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Output;
+
+use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Userns,
+    Privileged,
+    Symlink,
+}
+
+const MODES: [Mode; 3] = [Mode::Userns, Mode::Privileged, Mode::Symlink];
+const NAMESPACED: [Mode; 2] = [Mode::Userns, Mode::Privileged];
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Userns => "userns",
+            Mode::Privileged => "privileged",
+            Mode::Symlink => "symlink",
+        }
+    }
+
+    /// Privileged mode runs the `cap_sys_admin+p` copy.
+    fn bin(self) -> &'static Path {
+        match self {
+            Mode::Privileged => &bins().privileged,
+            _ => &bins().plain,
+        }
+    }
+}
+
+/// `cf-run --mode MODE --account ACCOUNT -- COMMAND...` as the test user.
+fn launch(user: &TestUser, mode: Mode, account: &str, command: &[&str]) -> Output {
+    let mut args = vec!["--mode", mode.name(), "--account", account, "--"];
+    args.extend(command);
+    user.run(mode.bin(), &args)
+}
+
+fn sh(script: &str) -> [&str; 3] {
+    ["sh", "-c", script]
+}
+
+/// Asserts a refusal: exit 125, a message containing each of `want`, and the
+/// user's home exactly as before.
+fn assert_refused(user: &TestUser, mode: Mode, args: &[&str], want: &[&str]) {
+    let before = user.snapshot();
+    let out = user.run(mode.bin(), args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{mode:?} {args:?}: {err}");
+    assert!(err.starts_with("cf-run: "), "{err}");
+    for w in want {
+        assert!(err.contains(w), "{mode:?} {args:?}: want {w:?} in {err}");
+    }
+    assert_eq!(
+        user.snapshot(),
+        before,
+        "{mode:?} {args:?} changed the disk"
+    );
+}
+
+fn refused(user: &TestUser, mode: Mode, want: &[&str]) {
+    assert_refused(
+        user,
+        mode,
+        &["--mode", mode.name(), "--account", "compte1", "--", "true"],
+        want,
+    );
+}
+
+#[test]
+fn each_mode_shows_the_account_and_the_shared_projects() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let script = "cat \"$CLAUDE_CONFIG_DIR/who\" \"$CLAUDE_CONFIG_DIR/projects/marker\"; \
+                  echo \"dir=$CLAUDE_CONFIG_DIR\"; cat ~/.claude/who ~/.claude/projects/marker; \
+                  cat ~/.claude-compte2/.credentials.json";
+    for mode in MODES {
+        let out = launch(&user, mode, "compte1", &sh(script));
+        let (o, e) = (stdout(&out), stderr(&out));
+        assert!(o.starts_with("compte1\nshared\n"), "{mode:?}: {o}{e}");
+        if mode == Mode::Symlink {
+            // No namespace: Claude finds the account through CLAUDE_CONFIG_DIR only.
+            assert!(
+                o.contains(&format!("dir={}\n", user.path(".claude-compte1").display())),
+                "{o}"
+            );
+            assert!(e.contains(".claude/who: No such file"), "{e}");
+        } else {
+            assert!(
+                o.contains(&format!("dir={}\n", user.path(".claude").display())),
+                "{o}"
+            );
+            assert!(o.ends_with("compte1\nshared\n"), "{mode:?}: {o}");
+            assert!(
+                e.contains(".claude-compte2/.credentials.json: No such file"),
+                "{mode:?}: {e}"
+            );
+            assert!(
+                !o.contains("secret"),
+                "{mode:?} read compte2's credentials: {o}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_second_account_sees_its_own_dir_and_the_same_transcripts() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in MODES {
+        let out = launch(
+            &user,
+            mode,
+            "compte2",
+            &sh("cat \"$CLAUDE_CONFIG_DIR/who\"; ls \"$CLAUDE_CONFIG_DIR/projects/\""),
+        );
+        assert_eq!(
+            stdout(&out),
+            "compte2\nmarker\n",
+            "{mode:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn a_namespace_session_leaves_the_host_as_it_was() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in NAMESPACED {
+        let mounts = host_mounts();
+        let out = launch(
+            &user,
+            mode,
+            "compte1",
+            &sh("echo new > ~/.claude/projects/t.jsonl; touch ~/.claude/state"),
+        );
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        assert_eq!(
+            host_mounts(),
+            mounts,
+            "{mode:?}: a mount leaked to the host"
+        );
+        // Writes went through the binds into the real dirs; the mount points stay empty.
+        assert_eq!(
+            std::fs::read_to_string(user.path(".claude-projects-shared/t.jsonl")).unwrap(),
+            "new\n"
+        );
+        assert!(user.path(".claude-compte1/state").exists());
+        assert_eq!(std::fs::read_dir(user.path(".claude")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(user.path(".claude-compte1/projects"))
+                .unwrap()
+                .count(),
+            0
+        );
+        std::fs::remove_file(user.path(".claude-projects-shared/t.jsonl")).unwrap();
+    }
+}
+
+#[test]
+fn two_sessions_under_two_accounts_run_at_once() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir("sync");
+    // Each session reports its view, then waits until both have reported.
+    let script = |n: &str| {
+        format!(
+            "cat \"$CLAUDE_CONFIG_DIR/who\" > ~/sync/{n}; \
+             i=0; while [ ! -e ~/sync/go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; \
+             [ -e ~/sync/go ] && cat \"$CLAUDE_CONFIG_DIR/who\""
+        )
+    };
+    for mode in MODES {
+        let (s1, s2) = (script("one"), script("two"));
+        let spawn = |account, s: &str| {
+            let args = [
+                "--mode",
+                mode.name(),
+                "--account",
+                account,
+                "--",
+                "sh",
+                "-c",
+                s,
+            ];
+            user.command(mode.bin(), &args, &[])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn("compte1", &s1), spawn("compte2", &s2));
+        let reported = || user.path("sync/one").exists() && user.path("sync/two").exists();
+        for _ in 0..200 {
+            if reported() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert!(reported(), "{mode:?}: both sessions did not start together");
+        user.write("sync/go", "");
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        assert_eq!(stdout(&a), "compte1\n", "{mode:?}: {}", stderr(&a));
+        assert_eq!(stdout(&b), "compte2\n", "{mode:?}: {}", stderr(&b));
+        for f in ["sync/one", "sync/two", "sync/go"] {
+            std::fs::remove_file(user.path(f)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_exit_status_is_the_commands_own() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.write("not-executable", "echo hi\n");
+    for mode in MODES {
+        assert_eq!(
+            launch(&user, mode, "compte1", &sh("exit 42")).status.code(),
+            Some(42),
+            "{mode:?}"
+        );
+        let killed = launch(&user, mode, "compte1", &sh("kill -TERM $$"));
+        assert_eq!(killed.status.signal(), Some(15), "{mode:?}: {killed:?}");
+        let missing = launch(&user, mode, "compte1", &["no-such-command-xyz"]);
+        assert_eq!(missing.status.code(), Some(127), "{mode:?}");
+        assert!(
+            stderr(&missing).contains("no-such-command-xyz: command not found"),
+            "{}",
+            stderr(&missing)
+        );
+        let path = user.path("not-executable");
+        let denied = launch(&user, mode, "compte1", &[path.to_str().unwrap()]);
+        assert_eq!(denied.status.code(), Some(126), "{mode:?}");
+        assert!(
+            stderr(&denied).contains("cannot execute"),
+            "{}",
+            stderr(&denied)
+        );
+    }
+}
+
+#[test]
+fn without_a_command_it_runs_claude() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    // A `claude` on PATH that reports where it runs.
+    user.write(
+        "bin/claude",
+        "#!/bin/sh\necho \"claude as $(cat $CLAUDE_CONFIG_DIR/who) $*\"\n",
+    );
+    std::fs::set_permissions(
+        user.path("bin/claude"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
+    for mode in MODES {
+        let out = user.run_env(
+            mode.bin(),
+            &["--mode", mode.name(), "--account", "compte2"],
+            &[("PATH", &path)],
+        );
+        assert_eq!(
+            stdout(&out),
+            "claude as compte2 \n",
+            "{mode:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let before = user.snapshot();
+    let home = user.home.display().to_string();
+    for mode in MODES {
+        let args = [
+            "--mode",
+            mode.name(),
+            "--account",
+            "compte1",
+            "--dry-run",
+            "--",
+            "claude",
+            "--resume",
+            "x",
+        ];
+        let out = user.run(mode.bin(), &args);
+        let o = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        assert!(
+            o.contains(&format!("mode: {} (asked for", mode.name())),
+            "{o}"
+        );
+        assert!(o.contains("exec: \"claude\" \"--resume\" \"x\""), "{o}");
+        if mode == Mode::Symlink {
+            assert!(o.contains(&format!("change: symlink {home}/.claude-compte1/projects -> {home}/.claude-projects-shared")), "{o}");
+            assert!(
+                o.contains(&format!("env: CLAUDE_CONFIG_DIR={home}/.claude-compte1\n")),
+                "{o}"
+            );
+        } else {
+            assert!(
+                o.contains(&format!(
+                    "mount: bind {home}/.claude-compte1 over {home}/.claude "
+                )),
+                "{o}"
+            );
+            assert!(o.contains(&format!("mount: bind {home}/.claude-projects-shared over {home}/.claude-compte1/projects ")), "{o}");
+            assert!(
+                o.contains(&format!(
+                    "mount: cover {home}/.claude-compte2 with an empty read-only tmpfs"
+                )),
+                "{o}"
+            );
+            assert!(
+                o.contains(&format!("env: CLAUDE_CONFIG_DIR={home}/.claude\n")),
+                "{o}"
+            );
+        }
+        assert_eq!(
+            user.snapshot(),
+            before,
+            "{mode:?}: --dry-run changed the disk"
+        );
+    }
+}
+
+#[test]
+fn auto_picks_privileged_with_the_capability_and_userns_without() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let dry = ["--account", "compte1", "--dry-run"];
+    let plain = stdout(&user.run(&bins().plain, &dry));
+    assert!(
+        plain.contains(
+            "mode: userns (auto: no cap_sys_admin, and unprivileged user namespaces are allowed)"
+        ),
+        "{plain}"
+    );
+    let privileged = stdout(&user.run(&bins().privileged, &dry));
+    assert!(
+        privileged.contains("mode: privileged (auto: this binary holds cap_sys_admin"),
+        "{privileged}"
+    );
+    // The config's mode applies when --mode is not given.
+    user.config(&format!("mode = \"symlink\"\n{STANDARD_CONFIG}"));
+    let configured = stdout(&user.run(&bins().plain, &dry));
+    assert!(
+        configured.contains("mode: symlink (asked for"),
+        "{configured}"
+    );
+}
+
+#[test]
+fn the_command_holds_no_capability_and_cannot_gain_one() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in MODES {
+        let out = launch(
+            &user,
+            mode,
+            "compte1",
+            &sh("grep -E '^(CapInh|CapPrm|CapEff|CapAmb|NoNewPrivs)' /proc/self/status; id -u"),
+        );
+        let o = stdout(&out);
+        for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+            assert!(
+                o.contains(&format!("{set}:\t0000000000000000\n")),
+                "{mode:?}: {o}"
+            );
+        }
+        assert!(o.contains("NoNewPrivs:\t1\n"), "{mode:?}: {o}");
+        assert!(o.ends_with(&format!("{}\n", user.uid)), "{mode:?}: {o}");
+    }
+}
+
+#[test]
+fn binds_are_nosuid_and_nodev_and_covers_read_only() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let home = user.home.display().to_string();
+    for mode in NAMESPACED {
+        let o = stdout(&launch(
+            &user,
+            mode,
+            "compte1",
+            &["cat", "/proc/self/mountinfo"],
+        ));
+        let opts = |target: &str| {
+            o.lines()
+                .find(|l| l.split(' ').nth(4) == Some(target))
+                .unwrap_or_else(|| panic!("{mode:?}: no mount at {target} in\n{o}"))
+                .split(' ')
+                .nth(5)
+                .unwrap()
+                .to_owned()
+        };
+        for target in [
+            format!("{home}/.claude"),
+            format!("{home}/.claude/projects"),
+        ] {
+            let o = opts(&target);
+            assert!(
+                o.contains("nosuid") && o.contains("nodev"),
+                "{mode:?} {target}: {o}"
+            );
+        }
+        let cover = opts(&format!("{home}/.claude-compte2"));
+        assert!(
+            cover.starts_with("ro,") && cover.contains("noexec"),
+            "{mode:?}: {cover}"
+        );
+    }
+}
+
+#[test]
+fn no_descriptor_of_cf_run_reaches_the_command() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let fds = |out: Output| stdout(&out);
+    let baseline = fds(user.run(Path::new("/bin/ls"), &["/proc/self/fd"]));
+    for mode in MODES {
+        let seen = fds(launch(&user, mode, "compte1", &["ls", "/proc/self/fd"]));
+        assert_eq!(
+            seen, baseline,
+            "{mode:?}: descriptors differ from a plain run"
+        );
+    }
+}
+
+#[test]
+fn verbose_logs_each_step_and_the_default_is_silent() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in MODES {
+        let quiet = launch(&user, mode, "compte1", &["true"]);
+        assert_eq!(stderr(&quiet), "", "{mode:?}");
+        let args = [
+            "-v",
+            "--mode",
+            mode.name(),
+            "--account",
+            "compte1",
+            "--",
+            "true",
+        ];
+        let loud = stderr(&user.run(mode.bin(), &args));
+        assert!(
+            loud.contains("DEBUG") && loud.contains("plan:"),
+            "{mode:?}: {loud}"
+        );
+        let logged = user.run_env(mode.bin(), &args[1..], &[("RUST_LOG", "debug")]);
+        assert!(stderr(&logged).contains("plan:"), "{mode:?}");
+    }
+}
+
+#[test]
+fn home_comes_from_the_password_database_not_the_environment() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let out = user.run_env(
+        &bins().plain,
+        &[
+            "--account",
+            "compte1",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/mountinfo",
+        ],
+        &[("HOME", "/tmp")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!(" {}/.claude ", user.home.display())));
+}
+
+#[test]
+fn the_older_symlink_layout_keeps_working() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.symlink(
+        ".claude-compte1/projects",
+        format!("{}/", user.path(".claude-projects-shared").display()),
+    );
+    for mode in MODES {
+        let out = launch(
+            &user,
+            mode,
+            "compte1",
+            &sh("cat \"$CLAUDE_CONFIG_DIR/projects/marker\""),
+        );
+        assert_eq!(stdout(&out), "shared\n", "{mode:?}: {}", stderr(&out));
+    }
+    assert!(user.path(".claude-compte1/projects").is_symlink());
+}
+
+#[test]
+fn symlink_mode_replaces_an_empty_projects_dir_only() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir(".claude-compte1/projects");
+    let out = launch(&user, Mode::Symlink, "compte1", &["true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let link = std::fs::read_link(user.path(".claude-compte1/projects")).unwrap();
+    assert_eq!(link, user.path(".claude-projects-shared"));
+}
+
+// Refusals: exit 125, a message naming the cause, the disk unchanged.
+
+#[test]
+fn refuses_an_unknown_account_listing_the_known_ones() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in MODES {
+        let args = ["--mode", mode.name(), "--account", "compte9", "--", "true"];
+        assert_refused(
+            &user,
+            mode,
+            &args,
+            &["unknown account \"compte9\"", "compte1, compte2"],
+        );
+    }
+}
+
+#[test]
+fn refuses_bad_or_unsafe_configs() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let config = user.path(".config/claude-failover/config.toml");
+    let path = config.display().to_string();
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "shared_projects = \"~/s\"\n[accounts.compte1\n",
+            &[path.as_str(), "line 2"],
+        ),
+        (
+            "shared_projects = \"~/.claude-projects-shared\"\ncolour = 1\n[accounts.compte1]\ndir = \"~/.claude-compte1\"\n",
+            &[path.as_str(), "line 2, column 1", "colour"],
+        ),
+        (
+            "shared_projects = \"rel/shared\"\n[accounts.compte1]\ndir = \"~/a\"\n",
+            &["shared_projects", "relative path"],
+        ),
+        (
+            "shared_projects = \"~/.claude-compte1/shared\"\n[accounts.compte1]\ndir = \"~/.claude-compte1\"\n",
+            &["shared_projects", "is inside account \"compte1\"'s dir"],
+        ),
+        (
+            "shared_projects = \"~/s\"\n[accounts.compte1]\ndir = \"~/a\"\n[accounts.compte2]\ndir = \"~/a\"\n",
+            &["same directory"],
+        ),
+        (
+            "shared_projects = \"~/s\"\n[accounts.compte1]\ndir = \"~/x/../a\"\n",
+            &["accounts.compte1.dir", "'..'"],
+        ),
+    ];
+    for (text, want) in cases {
+        user.config(text);
+        for mode in MODES {
+            refused(&user, mode, want);
+        }
+    }
+}
+
+#[test]
+fn refuses_a_config_others_could_have_written() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let config = user.path(".config/claude-failover/config.toml");
+    let set_mode = |m| {
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap()
+    };
+    set_mode(0o620);
+    for mode in MODES {
+        refused(&user, mode, &["writable by group or others", "chmod go-w"]);
+    }
+    set_mode(0o644);
+    std::os::unix::fs::chown(&config, Some(65534), None).unwrap();
+    for mode in MODES {
+        refused(&user, mode, &["owned by uid 65534", "not by you"]);
+    }
+    // Root's config is trusted.
+    std::os::unix::fs::chown(&config, Some(0), Some(0)).unwrap();
+    set_mode(0o644);
+    assert_eq!(
+        launch(&user, Mode::Userns, "compte1", &["true"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn refuses_a_symlinked_or_missing_config() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    std::fs::rename(
+        user.path(".config/claude-failover/config.toml"),
+        user.path("real.toml"),
+    )
+    .unwrap();
+    for mode in MODES {
+        refused(&user, mode, &["config.toml does not exist", "--config"]);
+    }
+    user.symlink(
+        ".config/claude-failover/config.toml",
+        user.path("real.toml"),
+    );
+    for mode in MODES {
+        refused(&user, mode, &["symlink"]);
+    }
+    // The environment may select another file; it is checked the same way.
+    let real = user.path("real.toml").display().to_string();
+    let out = user.run_env(
+        &bins().plain,
+        &["--account", "compte1", "--", "true"],
+        &[("CF_RUN_CONFIG", &real)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn refuses_missing_symlinked_or_foreign_account_dirs() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    std::fs::rename(user.path(".claude-compte1"), user.path("real-compte1")).unwrap();
+    for mode in MODES {
+        refused(
+            &user,
+            mode,
+            &[
+                "account \"compte1\"'s dir",
+                ".claude-compte1 does not exist",
+            ],
+        );
+    }
+    user.symlink(".claude-compte1", user.path("real-compte1"));
+    for mode in MODES {
+        refused(&user, mode, &[".claude-compte1 is a symlink"]);
+    }
+    std::fs::remove_file(user.path(".claude-compte1")).unwrap();
+    std::fs::rename(user.path("real-compte1"), user.path(".claude-compte1")).unwrap();
+    std::os::unix::fs::chown(user.path(".claude-compte1"), Some(0), None).unwrap();
+    for mode in MODES {
+        refused(
+            &user,
+            mode,
+            &[".claude-compte1 is owned by uid 0", "not by you"],
+        );
+    }
+}
+
+#[test]
+fn refuses_a_path_through_a_symlinked_parent() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir("real/acc");
+    user.symlink("link", user.path("real"));
+    user.config("shared_projects = \"~/.claude-projects-shared\"\n[accounts.compte1]\ndir = \"~/link/acc\"\n");
+    for mode in MODES {
+        refused(&user, mode, &["link is a symlink", "realpath"]);
+    }
+}
+
+#[test]
+fn refuses_a_missing_shared_dir() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    std::fs::remove_dir_all(user.path(".claude-projects-shared")).unwrap();
+    for mode in MODES {
+        refused(
+            &user,
+            mode,
+            &["the shared projects dir", "does not exist", "mkdir"],
+        );
+    }
+}
+
+#[test]
+fn refuses_to_hide_transcripts_in_the_accounts_projects() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.write(".claude-compte1/projects/-home-x/a.jsonl", "{}\n");
+    user.write(".claude-compte1/projects/-home-x/b.jsonl", "{}\n");
+    user.write(".claude-compte1/projects/-home-x/memory/MEMORY.md", "m\n");
+    for mode in MODES {
+        refused(
+            &user,
+            mode,
+            &[
+                "holds 2 transcripts (3 files)",
+                "never hides a transcript",
+                "cf-run init",
+            ],
+        );
+    }
+}
+
+#[test]
+fn refuses_a_projects_symlink_to_anywhere_but_the_shared_dir() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir("elsewhere");
+    user.symlink(".claude-compte1/projects", user.path("elsewhere"));
+    for mode in MODES {
+        refused(
+            &user,
+            mode,
+            &["projects is a symlink to", "not to the shared dir"],
+        );
+    }
+}
+
+#[test]
+fn refuses_to_mount_over_a_symlinked_or_populated_claude_dir() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    // The older flip layout: ~/.claude is a symlink to an account.
+    user.symlink(".claude", user.path(".claude-compte2"));
+    for mode in NAMESPACED {
+        refused(
+            &user,
+            mode,
+            &["the mount target", ".claude is a symlink", "mkdir -m 700"],
+        );
+    }
+    std::fs::remove_file(user.path(".claude")).unwrap();
+    user.write(".claude/projects/-p/old.jsonl", "{}\n");
+    for mode in NAMESPACED {
+        refused(&user, mode, &[".claude/projects holds 1 transcripts"]);
+    }
+}
+
+#[test]
+fn refuses_privileged_mode_without_the_capability() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let args = ["--mode", "privileged", "--account", "compte1", "--", "true"];
+    assert_refused(
+        &user,
+        Mode::Userns,
+        &args,
+        &["needs CAP_SYS_ADMIN", "setcap cap_sys_admin+p"],
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for args in [
+        &["--", "true"][..],
+        &["--account", "compte1", "--mode", "chroot"],
+        &["--account"],
+    ] {
+        let out = user.run(&bins().plain, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+    }
+}

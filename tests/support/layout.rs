@@ -1,0 +1,253 @@
+#![allow(dead_code)] // each test file uses part of the support
+//! Test users and their homes: the tests run as root and run cf-run as an
+//! unprivileged user, in real namespaces, with setpriv.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown, lchown, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// How many test users take turns; each test holds one for its whole run.
+const POOL: usize = 6;
+
+/// The two builds under test, copied where an unprivileged user can run them.
+pub struct Bins {
+    /// The build as it is: userns and symlink modes.
+    pub plain: PathBuf,
+    /// A copy with `cap_sys_admin+p`: privileged mode.
+    pub privileged: PathBuf,
+}
+
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the namespace tests run as root and run cf-run as test users: use scripts/test.sh (sudo)"
+        );
+        let dir = std::env::temp_dir().join(format!("cf-run-tests-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let plain = dir.join("cf-run");
+        let privileged = dir.join("cf-run-privileged");
+        for bin in [&plain, &privileged] {
+            fs::copy(env!("CARGO_BIN_EXE_cf-run"), bin).unwrap();
+            fs::set_permissions(bin, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        run_ok(Command::new("setcap").arg("cap_sys_admin+p").arg(&privileged));
+        Bins { plain, privileged }
+    })
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A test user with a fresh, empty home, held (by a lock) until dropped.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    _lock: File,
+}
+
+impl TestUser {
+    /// Takes a free user from the pool (creating it on first use) and empties its home.
+    pub fn acquire() -> TestUser {
+        let locks = Path::new("/run/lock/cf-run-tests");
+        fs::create_dir_all(locks).unwrap();
+        let lock_of = |n: usize| File::create(locks.join(format!("user{n}.lock"))).unwrap();
+        let free = (0..POOL).find_map(|n| {
+            let f = lock_of(n);
+            f.try_lock().is_ok().then_some((n, f))
+        });
+        let (n, lock) = free.unwrap_or_else(|| {
+            let f = lock_of(0);
+            f.lock().unwrap();
+            (0, f)
+        });
+        let name = format!("cfrun-t{n}");
+        let user = match nix::unistd::User::from_name(&name).unwrap() {
+            Some(u) => u,
+            None => {
+                // useradd serialises itself on /etc/passwd's lock.
+                let out = Command::new("useradd")
+                    .args(["--create-home", "--shell", "/bin/sh", "--user-group", &name])
+                    .output()
+                    .unwrap();
+                let exists = String::from_utf8_lossy(&out.stderr).contains("already exists");
+                assert!(out.status.success() || exists, "useradd {name}: {out:?}");
+                nix::unistd::User::from_name(&name).unwrap().unwrap()
+            }
+        };
+        let home = user.dir.clone();
+        fs::create_dir_all(&home).unwrap();
+        for entry in fs::read_dir(&home).unwrap() {
+            let path = entry.unwrap().path();
+            // Leftovers from a killed run may still be covered in no namespace: plain removal.
+            if path.is_dir() && !path.is_symlink() {
+                fs::remove_dir_all(&path).unwrap();
+            } else {
+                fs::remove_file(&path).unwrap();
+            }
+        }
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+        chown(&home, Some(user.uid.as_raw()), Some(user.gid.as_raw())).unwrap();
+        TestUser {
+            name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            home,
+            _lock: lock,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.home.join(rel)
+    }
+
+    /// Creates `rel` (and its parents) as a directory owned by the user.
+    pub fn mkdir(&self, rel: &str) -> PathBuf {
+        let path = self.path(rel);
+        let mut dir = self.home.clone();
+        for part in Path::new(rel).components() {
+            dir.push(part);
+            if !dir.exists() {
+                fs::create_dir(&dir).unwrap();
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+                self.own(&dir);
+            }
+        }
+        path
+    }
+
+    /// Writes the file `rel`, owned by the user, mode 0644.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.path(rel);
+        if let Some(parent) = Path::new(rel)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            self.mkdir(parent.to_str().unwrap());
+        }
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        self.own(&path);
+        path
+    }
+
+    /// Makes `rel` a symlink to `target`, owned by the user.
+    pub fn symlink(&self, rel: &str, target: impl AsRef<Path>) {
+        symlink(target, self.path(rel)).unwrap();
+        lchown(self.path(rel), Some(self.uid), Some(self.gid)).unwrap();
+    }
+
+    pub fn own(&self, path: &Path) {
+        lchown(path, Some(self.uid), Some(self.gid)).unwrap();
+    }
+
+    /// The usual layout: two accounts, each with a `who` file and compte2 with
+    /// credentials, a shared dir with a marker, and a config naming them.
+    pub fn standard_layout(&self) {
+        self.write(".claude-compte1/who", "compte1\n");
+        self.write(
+            ".claude-compte1/.credentials.json",
+            "{\"secret\":\"one\"}\n",
+        );
+        self.write(".claude-compte2/who", "compte2\n");
+        self.write(
+            ".claude-compte2/.credentials.json",
+            "{\"secret\":\"two\"}\n",
+        );
+        self.write(".claude-projects-shared/marker", "shared\n");
+        self.config(STANDARD_CONFIG);
+    }
+
+    /// Writes the config at the default place, mode 0600.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let path = self.write(".config/claude-failover/config.toml", text);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    /// Runs `bin args` as this user, from its home, with a clean login
+    /// environment plus `env`.
+    pub fn run_env(&self, bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(bin, args, env).output().unwrap()
+    }
+
+    pub fn run(&self, bin: &Path, args: &[&str]) -> Output {
+        self.run_env(bin, args, &[])
+    }
+
+    /// The command that `run_env` runs, for tests that spawn it themselves.
+    pub fn command(&self, bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .args(["--init-groups", "--reset-env", "--", "env"])
+            .args(env.iter().map(|(k, v)| format!("{k}={v}")))
+            .arg(bin)
+            .args(args)
+            .current_dir(&self.home)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Everything under the home: type, mode, owner, size, content or link target.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, String> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![self.home.clone()];
+        while let Some(dir) = todo.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = fs::symlink_metadata(&path).unwrap();
+                let what = if meta.is_symlink() {
+                    format!("link -> {}", fs::read_link(&path).unwrap().display())
+                } else if meta.is_dir() {
+                    todo.push(path.clone());
+                    "dir".into()
+                } else {
+                    format!("file {:?}", fs::read(&path).unwrap())
+                };
+                let key = path.strip_prefix(&self.home).unwrap().to_path_buf();
+                out.insert(
+                    key,
+                    format!("{what} mode {:o} uid {}", meta.mode(), meta.uid()),
+                );
+            }
+        }
+        out
+    }
+}
+
+pub const STANDARD_CONFIG: &str = r#"shared_projects = "~/.claude-projects-shared"
+
+[accounts.compte1]
+dir = "~/.claude-compte1"
+
+[accounts.compte2]
+dir = "~/.claude-compte2"
+"#;
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The mounts this (test) process sees: proof that nothing leaked out of a session.
+pub fn host_mounts() -> String {
+    fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
