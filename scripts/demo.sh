@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds and installs cf-run, then runs it on an example layout it makes
+# itself: a temporary user whose home holds two accounts and a shared dir.
+# A command under each account sees that account's dir at ~/.claude.
+#   sudo scripts/demo.sh            # install to /usr/local/bin
+#   sudo scripts/demo.sh --privileged   # also give the binary cap_sys_admin+p
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+[[ $(id -u) == 0 ]] || { echo "scripts/demo.sh: run as root (sudo scripts/demo.sh): it installs to /usr/local/bin and makes a demo user" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "scripts/demo.sh: needs a Rust toolchain (1.85 or newer, from rustup)" >&2; exit 1; }
+command -v setpriv >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux libcap2-bin >&2; }
+
+cargo build --release --locked
+install -m 755 target/release/cf-run /usr/local/bin/cf-run
+if [[ ${1:-} == --privileged ]]; then
+    setcap cap_sys_admin+p /usr/local/bin/cf-run
+fi
+echo "installed /usr/local/bin/cf-run ($(/usr/local/bin/cf-run --version))"
+
+# A throwaway user with a temporary home: cf-run takes the home from the
+# password database, never from $HOME.
+user=cf-demo-$$
+home=$(mktemp -d /tmp/cf-demo-home.XXXXXX)
+chmod 755 "$home"
+useradd --home-dir "$home" --no-create-home --user-group --shell /bin/sh "$user"
+trap 'userdel "$user" >/dev/null 2>&1; rm -rf "$home"' EXIT
+chown "$user:" "$home"
+
+as_user() { setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- "$@"; }
+as_user sh -c '
+    set -e; cd
+    mkdir -m 700 .claude-compte1 .claude-compte2 .claude-projects-shared
+    echo "I am compte1" > .claude-compte1/who
+    echo "I am compte2" > .claude-compte2/who
+    echo "{\"token\": \"compte2-secret\"}" > .claude-compte2/.credentials.json
+    echo "a transcript both accounts share" > .claude-projects-shared/session.jsonl
+    mkdir -p .config/claude-failover
+    cat > .config/claude-failover/config.toml <<EOT
+shared_projects = "~/.claude-projects-shared"
+
+[accounts.compte1]
+dir = "~/.claude-compte1"
+
+[accounts.compte2]
+dir = "~/.claude-compte2"
+EOT
+    chmod 600 .config/claude-failover/config.toml'
+
+show='echo "  ~/.claude/who:          $(cat ~/.claude/who)"
+      echo "  ~/.claude/projects:     $(ls ~/.claude/projects)"
+      echo "  CLAUDE_CONFIG_DIR:      $CLAUDE_CONFIG_DIR"
+      echo "  compte2 credentials:    $(cat ~/.claude-compte2/.credentials.json 2>/dev/null || echo hidden)"'
+
+echo
+echo "== the plan for compte1 (cf-run --account compte1 --dry-run)"
+as_user cf-run --account compte1 --dry-run
+for account in compte1 compte2; do
+    echo
+    echo "== cf-run --account $account -- sh -c '...'"
+    as_user cf-run --account "$account" -- sh -c "$show"
+done
+echo
+echo "== outside any session, ~/.claude is an empty directory:"
+as_user sh -c 'ls -A ~/.claude | wc -l | sed "s/^/  entries: /"'

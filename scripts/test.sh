@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Needs root: the tests create unprivileged test
+# users (cfrun-t0..5) and run cf-run as them, in real namespaces, and give a
+# copy of the binary cap_sys_admin+p for privileged mode.
+#   sudo scripts/test.sh [cargo test args...]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+[[ $(id -u) == 0 ]] || { echo "scripts/test.sh: run as root (sudo scripts/test.sh)" >&2; exit 1; }
+
+# setpriv (util-linux), setcap (libcap2-bin), useradd (passwd), npm for the client.
+need=()
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v setcap >/dev/null || need+=(libcap2-bin)
+command -v useradd >/dev/null || need+=(passwd)
+command -v npm >/dev/null || need+=(npm)
+if ((${#need[@]})); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+fi
+
+# The pinned Claude Code client for the end-to-end tests; a failed install fails the run.
+CF_RUN_CLAUDE=$(scripts/install-claude.sh)
+export CF_RUN_CLAUDE
+
+cargo test --locked "$@"
