@@ -46,8 +46,14 @@ impl Recorded {
     }
 
     /// The credential the request used: `x-api-key`, else the bearer token.
+    /// (With `apiKeyHelper` Claude Code sends its key in both headers.)
     pub fn key(&self) -> Option<&str> {
         self.api_key.as_deref().or(self.bearer.as_deref())
+    }
+
+    /// The client's session id (`x-claude-code-session-id`).
+    pub fn session_id(&self) -> Option<&str> {
+        self.header("x-claude-code-session-id")
     }
 
     /// Whether the body asked for a server-sent-events reply.
@@ -150,9 +156,10 @@ impl MockApi {
 impl Drop for MockApi {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept() so the acceptor sees `stop` and exits.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.acceptor.take() {
+        // Wake the blocking accept() so the acceptor sees `stop` and exits; if
+        // even that fails, leave the thread detached rather than hang the test.
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(h) = self.acceptor.take().filter(|_| woke) {
             let _ = h.join();
         }
         // No more connections can appear now; unblock and join their threads.
@@ -203,9 +210,10 @@ fn serve_conn(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut out = stream;
     while let Some((rec, close)) = read_request(&mut reader, &mut out)? {
         let resp = respond(&rec, shared);
+        let head_only = rec.method == "HEAD";
         // Record before answering: once the client has its reply, tests see the request.
         lock(&shared.requests).push(rec);
-        resp.write_to(&mut out, close)?;
+        resp.write_to(&mut out, close, head_only)?;
         if close || shared.stop.load(Ordering::SeqCst) {
             break;
         }
@@ -353,7 +361,9 @@ impl Response {
         }
     }
 
-    fn write_to(&self, out: &mut TcpStream, close: bool) -> io::Result<()> {
+    /// `head_only` for HEAD requests: a body there would corrupt the next
+    /// response on a kept-alive connection (the client sends `HEAD /` at startup).
+    fn write_to(&self, out: &mut TcpStream, close: bool, head_only: bool) -> io::Result<()> {
         let reason = match self.status {
             200 => "OK",
             404 => "Not Found",
@@ -372,14 +382,25 @@ impl Response {
         }
         head.push_str("\r\n");
         out.write_all(head.as_bytes())?;
-        out.write_all(&self.body)?;
+        if !head_only {
+            out.write_all(&self.body)?;
+        }
         out.flush()
     }
 }
 
 fn respond(rec: &Recorded, shared: &Shared) -> Response {
     let n = shared.next_id.fetch_add(1, Ordering::SeqCst);
-    let limited = rec.key().is_some_and(|k| lock(&shared.limited).contains(k));
+    // Either credential counts: with ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN in
+    // the environment the client sends that in one header and apiKeyHelper's key
+    // in the other.
+    let limited = {
+        let set = lock(&shared.limited);
+        [&rec.api_key, &rec.bearer]
+            .into_iter()
+            .flatten()
+            .any(|k| set.contains(k))
+    };
     let mut resp = if limited {
         rate_limited()
     } else if rec.method == "POST" && rec.path == "/v1/messages" {
@@ -413,6 +434,11 @@ fn rate_limited() -> Response {
     resp.headers = vec![
         ("anthropic-ratelimit-unified-status", "rejected".into()),
         ("anthropic-ratelimit-unified-reset", reset.to_string()),
+        // Subscription (OAuth) clients then say "You've hit your session limit".
+        (
+            "anthropic-ratelimit-unified-representative-claim",
+            "five_hour".into(),
+        ),
         ("retry-after", "3600".into()),
         ("x-should-retry", "false".into()),
     ];
