@@ -8,34 +8,7 @@ use std::path::Path;
 use std::process::Output;
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
-    Userns,
-    Privileged,
-    Symlink,
-}
-
-const MODES: [Mode; 3] = [Mode::Userns, Mode::Privileged, Mode::Symlink];
-const NAMESPACED: [Mode; 2] = [Mode::Userns, Mode::Privileged];
-
-impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Userns => "userns",
-            Mode::Privileged => "privileged",
-            Mode::Symlink => "symlink",
-        }
-    }
-
-    /// Privileged mode runs the `cap_sys_admin+p` copy.
-    fn bin(self) -> &'static Path {
-        match self {
-            Mode::Privileged => &bins().privileged,
-            _ => &bins().plain,
-        }
-    }
-}
+use support::modes::{MODES, Mode, NAMESPACED};
 
 /// `cf-run --mode MODE --account ACCOUNT -- COMMAND...` as the test user.
 fn launch(user: &TestUser, mode: Mode, account: &str, command: &[&str]) -> Output {

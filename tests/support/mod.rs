@@ -1,2 +1,3 @@
 pub mod layout;
 pub mod mock_api;
+pub mod modes;
