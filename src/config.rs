@@ -1,21 +1,14 @@
 //! The config file: where it is, whether it is safe to read, and what it says.
 
-use std::io::Read;
-use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use indexmap::IndexMap;
-use nix::fcntl::{AT_FDCWD, OFlag};
-use nix::sys::stat::{SFlag, fstat};
 use nix::unistd::Uid;
 use serde::Deserialize;
 
 use crate::mode::ModeChoice;
 use crate::resolve;
-
-/// Larger than any real config; stops a hostile file from eating memory.
-const MAX_SIZE: u64 = 1 << 20;
 
 /// One Claude Code account: a name and its config dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +66,14 @@ impl Config {
     /// Reads and checks the config at `path`: a regular file reached without
     /// symlinks, owned by `uid` or root, writable by nobody else.
     pub fn load(path: &Path, uid: Uid, home: &Path) -> Result<Self> {
-        let text = read_trusted(path, uid)?;
+        let owners = format!("you (uid {uid}) or root");
+        let text = resolve::read_trusted(path, &[uid.as_raw(), 0], &owners, "config")?
+            .with_context(|| {
+                format!(
+                    "config {} does not exist; create it (see the README) or pass --config FILE",
+                    path.display()
+                )
+            })?;
         Self::parse(&text, home).with_context(|| format!("config {}", path.display()))
     }
 
@@ -152,44 +152,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Reads the config, refusing a file that someone other than the user (or
-/// root) could have written.
-fn read_trusted(path: &Path, uid: Uid) -> Result<String> {
-    let shown = path.display();
-    let fd = resolve::open_at(AT_FDCWD, path, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)
-        .map_err(|e| match e {
-            nix::errno::Errno::ENOENT => anyhow!(
-                "config {shown} does not exist; create it (see the README) or pass --config FILE"
-            ),
-            nix::errno::Errno::ELOOP => anyhow!(
-                "config {shown} is or passes through a symlink; cf-run does not follow symlinks: pass the real path with --config"
-            ),
-            e => resolve::refused(path, e).context("cannot open the config"),
-        })?;
-    let st = fstat(fd.as_fd()).with_context(|| format!("fstat({shown})"))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        bail!("config {shown} is not a regular file");
-    }
-    if st.st_uid != uid.as_raw() && st.st_uid != 0 {
-        bail!(
-            "config {shown} is owned by uid {}, not by you (uid {uid}) or root; cf-run only trusts a config you or root wrote",
-            st.st_uid
-        );
-    }
-    if st.st_mode & 0o022 != 0 {
-        bail!(
-            "config {shown} is writable by group or others (mode {:o}); fix it with: chmod go-w {shown}",
-            st.st_mode & 0o7777
-        );
-    }
-    let mut text = String::new();
-    std::fs::File::from(fd)
-        .take(MAX_SIZE)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read config {shown} (it must be UTF-8 text)"))?;
-    Ok(text)
 }
 
 /// Account names appear in messages, the registry and file names later: keep them plain.

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
+use nix::fcntl::{AT_FDCWD, OFlag};
 use nix::unistd::Uid;
 
 use crate::namespace::Privilege;
@@ -44,6 +45,13 @@ pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<(
         sys::attach(tree.as_fd(), target.as_fd())
             .map_err(|e| anyhow!("move_mount({s}, {d}) => {e}"))
     })?;
+    // The path now leads to the source, and the mount has its flags.
+    let now = resolve::open_at(AT_FDCWD, dst, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| resolve::refused(dst, e))?;
+    if !resolve::same_inode(now.as_fd(), source.as_fd()) {
+        bail!("after binding {s} over {d}, {d} leads elsewhere; refusing to run the command");
+    }
+    confirm(dst, &["nosuid", "nodev"])?;
     tracing::debug!("bound {s} over {d}");
     Ok(())
 }
@@ -65,8 +73,69 @@ pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<()> {
         sys::attach(empty.as_fd(), target.as_fd())
             .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))
     })?;
+    confirm(dir, &["ro", "nosuid", "nodev", "noexec"])?;
     tracing::debug!("covered {d}");
     Ok(())
+}
+
+/// Confirms from /proc/self/mountinfo that the mount on top of `target` is
+/// the one just made, with `flags` ("nosuid", "nodev", ...) among its options:
+/// proof that nothing raced the mount elsewhere or dropped a flag.
+pub fn confirm(target: &Path, flags: &[&str]) -> Result<()> {
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").context("read(/proc/self/mountinfo)")?;
+    let options = top_mount_options(&info, target).with_context(|| {
+        format!(
+            "after mounting, nothing is mounted at {} (per /proc/self/mountinfo)",
+            target.display()
+        )
+    })?;
+    let missing: Vec<_> = flags
+        .iter()
+        .filter(|f| !options.split(',').any(|o| o == **f))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the mount at {} lacks {missing:?} (options {options}); refusing to run the command",
+            target.display()
+        );
+    }
+    Ok(())
+}
+
+/// The options of the last (topmost) mount at `target` in mountinfo text.
+fn top_mount_options<'a>(info: &'a str, target: &Path) -> Option<&'a str> {
+    info.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let point = fields.nth(4)?;
+            let options = fields.next()?;
+            (unescape(point) == target.as_os_str().as_encoded_bytes()).then_some(options)
+        })
+        .last()
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, ...).
+fn unescape(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Creates the missing mount target `dst` (mode 0700) in its parent, which
@@ -82,4 +151,29 @@ fn create_dir(dst: &Path, uid: Uid) -> Result<OwnedFd> {
         .context("cannot create the mount target")?;
     tracing::debug!("created {d}");
     Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+63 22 254:0 /home/u/s /home/u/my\\040dir rw,relatime - ext4 /dev/vda rw
+64 22 254:0 /home/u/a /home/u/.claude rw,relatime - ext4 /dev/vda rw
+65 64 254:0 /home/u/a /home/u/.claude rw,nosuid,nodev,relatime - ext4 /dev/vda rw
+";
+
+    #[test]
+    fn finds_the_topmost_mount_and_unescapes_paths() {
+        assert_eq!(
+            top_mount_options(INFO, Path::new("/home/u/.claude")),
+            Some("rw,nosuid,nodev,relatime")
+        );
+        assert_eq!(
+            top_mount_options(INFO, Path::new("/home/u/my dir")),
+            Some("rw,relatime")
+        );
+        assert_eq!(top_mount_options(INFO, Path::new("/home/u")), None);
+    }
 }

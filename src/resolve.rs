@@ -8,7 +8,9 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Error, Result, anyhow, bail};
+use std::io::Read;
+
+use anyhow::{Context, Error, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, mkdirat};
@@ -153,6 +155,48 @@ pub fn same_inode(a: BorrowedFd, b: BorrowedFd) -> bool {
         (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
         _ => false,
     }
+}
+
+/// Larger than any real config; stops a hostile file from eating memory.
+const MAX_TRUSTED_SIZE: u64 = 1 << 20;
+
+/// Reads a small text file (`what`: "config", "policy") that only `owners`
+/// (described as `who`) may have written: a regular file reached without
+/// symlinks, owned by one of them, not writable by group or others.
+/// `Ok(None)` when it does not exist.
+pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Result<Option<String>> {
+    let shown = path.display();
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    let fd = match open_at(AT_FDCWD, path, flags) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(Errno::ELOOP) => bail!(
+            "{what} {shown} is or passes through a symlink; cf-run does not follow symlinks: use the real path"
+        ),
+        Err(e) => return Err(refused(path, e).context(format!("cannot open the {what}"))),
+    };
+    let st = fstat(&fd).map_err(|e| anyhow!("fstat({shown}) => {e}"))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        bail!("{what} {shown} is not a regular file");
+    }
+    if !owners.contains(&st.st_uid) {
+        bail!(
+            "{what} {shown} is owned by uid {}, not by {who}; cf-run only trusts a {what} that {who} wrote",
+            st.st_uid
+        );
+    }
+    if st.st_mode & 0o022 != 0 {
+        bail!(
+            "{what} {shown} is writable by group or others (mode {:o}); fix it with: chmod go-w {shown}",
+            st.st_mode & 0o7777
+        );
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_TRUSTED_SIZE)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {what} {shown} (it must be UTF-8 text)"))?;
+    Ok(Some(text))
 }
 
 /// Explains why `path` could not be opened, naming the symlink when one is in
