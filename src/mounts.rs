@@ -106,13 +106,14 @@ pub fn confirm(target: &Path, flags: &[&str]) -> Result<()> {
 /// The options of the last (topmost) mount at `target` in mountinfo text.
 fn top_mount_options<'a>(info: &'a str, target: &Path) -> Option<&'a str> {
     info.lines()
+        .rev()
         .filter_map(|line| {
             let mut fields = line.split(' ');
             let point = fields.nth(4)?;
             let options = fields.next()?;
             (unescape(point) == target.as_os_str().as_encoded_bytes()).then_some(options)
         })
-        .last()
+        .next()
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, ...).
