@@ -25,6 +25,9 @@ pub struct Config {
     /// `<home>/.claude`, where the chosen account's dir is bound.
     pub target: PathBuf,
     pub mode: ModeChoice,
+    /// Let setuid programs elevate inside sessions (no no_new_privs); only
+    /// where the admin's policy allows it.
+    pub setuid: bool,
     /// In the order written: the failover order.
     pub accounts: Vec<Account>,
 }
@@ -35,6 +38,8 @@ struct Raw {
     shared_projects: String,
     #[serde(default)]
     mode: ModeChoice,
+    #[serde(default)]
+    setuid: bool,
     accounts: IndexMap<String, RawAccount>,
 }
 
@@ -96,6 +101,7 @@ impl Config {
             shared: expand(&raw.shared_projects, home).context("shared_projects")?,
             target: home.join(".claude"),
             mode: raw.mode,
+            setuid: raw.setuid,
             accounts,
         };
         config.check_disjoint()?;

@@ -9,11 +9,13 @@ mod mode;
 mod mounts;
 mod namespace;
 mod plan;
+mod policy;
 mod resolve;
 mod symlink;
 mod sys;
 mod user;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -23,6 +25,7 @@ use crate::cli::{Cli, LaunchArgs};
 use crate::config::Config;
 use crate::mode::{Mode, Probe};
 use crate::plan::Plan;
+use crate::policy::Policy;
 use crate::user::User;
 
 /// Like env(1): 125 when cf-run itself fails.
@@ -72,8 +75,11 @@ fn launch(cli: &Cli, args: &LaunchArgs) -> Result<()> {
     let user = User::invoking()?;
     let path = config::locate(cli.config.as_deref(), |k| std::env::var(k).ok(), &user.home);
     let config = Config::load(&path, user.uid, &user.home)?;
+    let policy = Policy::load(Path::new(policy::PATH))?;
+    policy.permit(&config)?;
     let choice = args.mode.unwrap_or(config.mode);
-    let mode = mode::choose(choice, &Probe::host())?;
+    let mode = mode::choose(choice, &Probe::host(), &policy.modes)?;
+    policy.permit_mode(mode.0)?;
     let plan = Plan::build(&config, &args.account, &user, mode, args.command.clone())?;
     tracing::debug!("plan:\n{plan}");
     if args.dry_run {

@@ -17,7 +17,8 @@ pub enum ModeChoice {
 }
 
 /// How this launch isolates the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Rootless: a user namespace owns the private mount namespace.
     Userns,
@@ -102,9 +103,12 @@ fn userns_allowed() -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves the user's choice against what the host allows: the mode and a
-/// sentence saying why.
-pub fn choose(choice: ModeChoice, probe: &Probe) -> Result<(Mode, String)> {
+/// Resolves the user's choice against what the host and the admin's policy
+/// (`allowed`) permit: the mode and a sentence saying why.
+pub fn choose(choice: ModeChoice, probe: &Probe, allowed: &[Mode]) -> Result<(Mode, String)> {
+    if choice == ModeChoice::Auto {
+        return auto(probe, allowed);
+    }
     Ok(match choice {
         ModeChoice::Userns => (
             Mode::Userns,
@@ -123,29 +127,56 @@ pub fn choose(choice: ModeChoice, probe: &Probe) -> Result<(Mode, String)> {
              install it with: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\" \
              (or use --mode userns where unprivileged user namespaces are allowed)"
         ),
-        ModeChoice::Auto if probe.cap_sys_admin => (
+        ModeChoice::Auto => unreachable!("handled above"),
+    })
+}
+
+/// `auto`: privileged, else userns, else symlink, among the allowed modes.
+fn auto(probe: &Probe, allowed: &[Mode]) -> Result<(Mode, String)> {
+    let ok = |m| allowed.contains(&m);
+    if probe.cap_sys_admin && ok(Mode::Privileged) {
+        return Ok((
             Mode::Privileged,
             "auto: this binary holds cap_sys_admin in its permitted set".into(),
+        ));
+    }
+    let no_cap = if probe.cap_sys_admin {
+        "privileged mode not allowed by the admin"
+    } else {
+        "no cap_sys_admin on this binary"
+    };
+    match &probe.userns {
+        Ok(()) if ok(Mode::Userns) => Ok((
+            Mode::Userns,
+            format!("auto: {no_cap}, and unprivileged user namespaces are allowed"),
+        )),
+        _ if !ok(Mode::Symlink) => bail!(
+            "no mode the admin allows works here ({no_cap}; user namespaces: {})",
+            probe
+                .userns
+                .as_ref()
+                .err()
+                .map_or("not allowed by the admin", String::as_str)
         ),
-        ModeChoice::Auto => match &probe.userns {
-            Ok(()) => (
-                Mode::Userns,
-                "auto: no cap_sys_admin, and unprivileged user namespaces are allowed".into(),
+        userns => Ok((
+            Mode::Symlink,
+            format!(
+                "auto: no namespace can be made ({}; {no_cap}); \
+                 to get one, run: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\"",
+                userns
+                    .as_ref()
+                    .err()
+                    .map_or("user namespaces not allowed by the admin", String::as_str)
             ),
-            Err(why) => (
-                Mode::Symlink,
-                format!(
-                    "auto: no namespace can be made ({why}; no cap_sys_admin on this binary); \
-                     to get one, run: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\""
-                ),
-            ),
-        },
-    })
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL: &[Mode] = &[Mode::Privileged, Mode::Userns, Mode::Symlink];
 
     fn probe(cap: bool, userns: Result<(), &str>) -> Probe {
         Probe {
@@ -156,7 +187,7 @@ mod tests {
 
     #[test]
     fn auto_prefers_privileged_then_userns_then_symlink() {
-        let pick = |p: Probe| choose(ModeChoice::Auto, &p).unwrap().0;
+        let pick = |p: Probe| choose(ModeChoice::Auto, &p, ALL).unwrap().0;
         assert_eq!(pick(probe(true, Err("x"))), Mode::Privileged);
         assert_eq!(pick(probe(false, Ok(()))), Mode::Userns);
         assert_eq!(pick(probe(false, Err("x"))), Mode::Symlink);
@@ -165,21 +196,38 @@ mod tests {
     #[test]
     fn auto_fallback_names_the_reason() {
         let why = "kernel.apparmor_restrict_unprivileged_userns=1";
-        let (_, reason) = choose(ModeChoice::Auto, &probe(false, Err(why))).unwrap();
+        let (_, reason) = choose(ModeChoice::Auto, &probe(false, Err(why)), ALL).unwrap();
         assert!(reason.contains(why), "{reason}");
         assert!(reason.contains("setcap cap_sys_admin+p"), "{reason}");
     }
 
     #[test]
     fn privileged_without_the_capability_says_how_to_install() {
-        let err = choose(ModeChoice::Privileged, &probe(false, Ok(()))).unwrap_err();
+        let err = choose(ModeChoice::Privileged, &probe(false, Ok(())), ALL).unwrap_err();
         assert!(err.to_string().contains("setcap cap_sys_admin+p"), "{err}");
+    }
+
+    #[test]
+    fn auto_picks_only_allowed_modes() {
+        let both = probe(true, Ok(()));
+        let pick = |allowed| choose(ModeChoice::Auto, &both, allowed).map(|m| m.0);
+        assert_eq!(pick(&[Mode::Userns, Mode::Symlink]).unwrap(), Mode::Userns);
+        assert_eq!(pick(&[Mode::Symlink]).unwrap(), Mode::Symlink);
+        let e = choose(ModeChoice::Auto, &probe(false, Err("x")), &[Mode::Userns]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no mode the admin allows works here"),
+            "{e}"
+        );
     }
 
     #[test]
     fn explicit_modes_are_taken_as_asked() {
         let p = probe(false, Err("x"));
-        assert_eq!(choose(ModeChoice::Userns, &p).unwrap().0, Mode::Userns);
-        assert_eq!(choose(ModeChoice::Symlink, &p).unwrap().0, Mode::Symlink);
+        assert_eq!(choose(ModeChoice::Userns, &p, ALL).unwrap().0, Mode::Userns);
+        assert_eq!(
+            choose(ModeChoice::Symlink, &p, ALL).unwrap().0,
+            Mode::Symlink
+        );
     }
 }

@@ -77,10 +77,10 @@ fn write_proc(path: &str, text: &str) -> Result<()> {
     })
 }
 
-/// Drops every capability (effective, permitted, inheritable, ambient) and
-/// sets no_new_privs, so neither the command nor anything it runs (setuid
-/// programs, file capabilities) can gain privileges.
-pub fn drop_privileges() -> Result<()> {
+/// Drops every capability (effective, permitted, inheritable, ambient) and,
+/// with `no_new_privs`, makes sure neither the command nor anything it runs
+/// (setuid programs, file capabilities) can gain privileges.
+pub fn drop_privileges(no_new_privs: bool) -> Result<()> {
     for set in [
         CapSet::Ambient,
         CapSet::Inheritable,
@@ -89,5 +89,8 @@ pub fn drop_privileges() -> Result<()> {
     ] {
         caps::clear(None, set).map_err(|e| anyhow!("clearing the {set:?} capabilities => {e}"))?;
     }
-    nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")
+    if no_new_privs {
+        nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")?;
+    }
+    Ok(())
 }

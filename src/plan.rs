@@ -52,6 +52,9 @@ pub struct Plan {
     pub checks: Vec<Check>,
     pub actions: Vec<Action>,
     pub env: Vec<(&'static str, PathBuf)>,
+    /// Set no_new_privs before exec: setuid programs and file capabilities
+    /// do not elevate. Off only where the config asks and the policy allows.
+    pub no_new_privs: bool,
     pub command: Vec<OsString>,
 }
 
@@ -125,6 +128,7 @@ impl Plan {
             checks,
             actions,
             env: vec![(CONFIG_DIR_VAR, config_dir)],
+            no_new_privs: !config.setuid,
             command,
         })
     }
@@ -219,9 +223,14 @@ impl fmt::Display for Plan {
             writeln!(f, "env: {name}={}", value.display())?;
         }
         let command: Vec<_> = self.command.iter().map(|a| format!("{a:?}")).collect();
+        let nnp = if self.no_new_privs {
+            "set"
+        } else {
+            "not set (setuid allowed)"
+        };
         writeln!(
             f,
-            "exec: {} (all capabilities dropped, no_new_privs set, as uid {uid} gid {gid})",
+            "exec: {} (all capabilities dropped, no_new_privs {nnp}, as uid {uid} gid {gid})",
             command.join(" ")
         )
     }

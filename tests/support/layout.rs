@@ -203,6 +203,23 @@ impl TestUser {
         cmd
     }
 
+    /// Like `command`, but in a private mount namespace where `policy_dir`
+    /// is bound over /etc/claude-failover: the real binary reads its fixed
+    /// policy path, and no other test sees that policy.
+    pub fn command_under_policy(&self, policy_dir: &Path, bin: &Path, args: &[&str]) -> Command {
+        fs::create_dir_all(POLICY_DIR).unwrap();
+        let inner = self.command(bin, args, &[]);
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!("mount --bind \"$0\" {POLICY_DIR} && exec \"$@\""))
+            .arg(policy_dir)
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .current_dir(&self.home)
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Everything under the home: type, mode, owner, size, content or link target.
     pub fn snapshot(&self) -> BTreeMap<PathBuf, String> {
         let mut out = BTreeMap::new();
@@ -229,6 +246,9 @@ impl TestUser {
         out
     }
 }
+
+/// Where cf-run reads the admin's policy (a fixed path, by design).
+pub const POLICY_DIR: &str = "/etc/claude-failover";
 
 pub const STANDARD_CONFIG: &str = r#"shared_projects = "~/.claude-projects-shared"
 
