@@ -6,7 +6,7 @@ mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, stderr, stdout};
@@ -29,7 +29,7 @@ fn rand() -> u64 {
         .as_nanos() as u64
 }
 
-fn run(user: &TestUser, dir: &PathBuf, bin: &std::path::Path, args: &[&str]) -> Output {
+fn run(user: &TestUser, dir: &Path, bin: &Path, args: &[&str]) -> Output {
     user.command_under_policy(dir, bin, args).output().unwrap()
 }
 
