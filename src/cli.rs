@@ -27,6 +27,25 @@ pub struct Cli {
     pub launch: LaunchArgs,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any argument list parses or gives a usage error: never a panic.
+        #[test]
+        fn parsing_never_panics(args in proptest::collection::vec("(--?[a-z-]{0,10}|[a-z=]{0,6}|--)", 0..8)) {
+            let _ = Cli::try_parse_from(std::iter::once("cf-run".to_owned()).chain(args));
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
     /// The account to run as: a name from the config's [accounts] tables

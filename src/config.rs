@@ -308,6 +308,34 @@ dir = "/srv/claude//alpha/"
         assert!(e.contains("\"beta\"") && e.contains("zeta, alpha"), "{e}");
     }
 
+    proptest::proptest! {
+        /// Any text, config-shaped or not, gives a config or an error: never a panic.
+        #[test]
+        fn parse_never_panics(text in "\\PC*") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn parse_never_panics_on_config_shaped_text(
+            shared in "[~/a-z.\\\\\"\\u{0}]{0,12}",
+            names in proptest::collection::vec("[a-z.\"\\- ]{0,6}", 0..4),
+            dirs in proptest::collection::vec("[~/a-z.\\\\]{0,12}", 0..4),
+            mode in "[a-z]{0,10}",
+        ) {
+            let mut text = format!("shared_projects = \"{shared}\"\nmode = \"{mode}\"\n");
+            for (n, d) in names.iter().zip(&dirs) {
+                text += &format!("[accounts.\"{n}\"]\ndir = \"{d}\"\n");
+            }
+            if let Ok(c) = parse(&text) {
+                // Whatever parses is absolute, ..-free and disjoint.
+                for a in &c.accounts {
+                    proptest::prop_assert!(a.dir.is_absolute());
+                    proptest::prop_assert!(!a.dir.starts_with(&c.shared) && !c.shared.starts_with(&a.dir));
+                }
+            }
+        }
+    }
+
     #[test]
     fn locate_prefers_flag_then_env_then_xdg() {
         let home = Path::new(HOME);

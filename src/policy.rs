@@ -159,6 +159,13 @@ mod tests {
         assert!(Policy::parse("setuid = true").unwrap().permit(&c).is_ok());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC*") {
+            let _ = Policy::parse(&text);
+        }
+    }
+
     #[test]
     fn refuses_unknown_keys_bad_modes_and_relative_roots() {
         assert!(
