@@ -9,6 +9,8 @@ use crate::{checks, exec, mounts, namespace, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
     let uid = plan.uid;
+    // 0. In privileged mode: not dumpable, capability not effective.
+    let privilege = namespace::Privilege::for_mode(plan.mode)?;
     // 1. Every check before any change, so a refused launch changes nothing.
     //    They run as the plain user, on the host's view, owners shown as they are;
     //    step 3 re-checks what it acts on through its own descriptors.
@@ -16,7 +18,6 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         checks::verify(check, uid)?;
     }
     // 2. A private mount namespace (none in symlink mode).
-    let privilege = namespace::Privilege::for_mode(plan.mode)?;
     namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
     // 3. The changes, in order, each through descriptors opened without
     //    following symlinks.

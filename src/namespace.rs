@@ -21,6 +21,8 @@ impl Privilege {
         let raise = mode == Mode::Privileged;
         if raise {
             nix::sys::prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE, 0)")?;
+            caps::clear(None, CapSet::Effective)
+                .map_err(|e| anyhow!("capset(clear effective) => {e}"))?;
         }
         Ok(Self { raise })
     }
