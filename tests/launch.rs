@@ -318,7 +318,7 @@ fn auto_picks_privileged_with_the_capability_and_userns_without() {
     let plain = stdout(&user.run(&bins().plain, &dry));
     assert!(
         plain.contains(
-            "mode: userns (auto: no cap_sys_admin, and unprivileged user namespaces are allowed)"
+            "mode: userns (auto: no cap_sys_admin on this binary, and unprivileged user namespaces are allowed)"
         ),
         "{plain}"
     );
