@@ -12,7 +12,10 @@ use crate::mode::ModeChoice;
 /// shared transcripts are ~/.claude/projects.
 #[derive(Debug, Parser)]
 #[command(name = "cf-run", version, about, long_about = None)]
-#[command(override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]")]
+#[command(
+    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run <ps|stop|watch|failover> [OPTIONS]"
+)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
     /// Config file [default: $CF_RUN_CONFIG, else $XDG_CONFIG_HOME/claude-failover/config.toml,
     /// else ~/.config/claude-failover/config.toml]
@@ -23,8 +26,112 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[command(flatten)]
     pub launch: LaunchArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List this user's live sessions launched by cf-run
+    Ps(PsArgs),
+    /// Stop a session: SIGTERM, then SIGKILL at the timeout
+    Stop(StopArgs),
+    /// Follow a session's transcript until it records a usage limit
+    Watch(WatchArgs),
+    /// Run a headless task, moving to the next account on a usage limit
+    Failover(FailoverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PsArgs {
+    /// Print a JSON array of {pid, account, session, cwd, started, mode}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// The session's id (a UUID)
+    #[arg(long, value_name = "ID", value_parser = uuid)]
+    pub session: String,
+
+    /// Seconds between SIGTERM and SIGKILL
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// The session's id (a UUID)
+    #[arg(long, value_name = "ID", value_parser = uuid)]
+    pub session: String,
+
+    /// Print the event as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FailoverArgs {
+    /// Accounts to try, in order [default: the config's order]
+    #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
+    pub accounts: Vec<String>,
+
+    /// The prompt sent when the task moves to the next account
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "Continue the task from where it stopped."
+    )]
+    pub continue_prompt: String,
+
+    /// How long an account that hit a limit with no known reset time is skipped
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub cooldown: u64,
+
+    /// The prompt, then any further arguments for claude
+    #[arg(last = true, required = true, value_name = "PROMPT")]
+    pub prompt: Vec<OsString>,
+}
+
+/// A session id: a UUID, so that it can never name a path.
+fn uuid(s: &str) -> Result<String, String> {
+    if crate::session::is_uuid(s) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("a session id is a UUID (like 3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f)".into())
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LaunchArgs {
+    /// The account to run as: a name from the config's [accounts] tables
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+
+    /// How to isolate the session [default: the config's mode, else auto]
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeChoice>,
+
+    /// Print the plan (mode and why, checks, mounts, environment) and exit
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Lock this session (a UUID) for as long as the command runs [default:
+    /// the id in the command's --resume/-r/--session-id]
+    #[arg(long, value_name = "ID", value_parser = uuid)]
+    pub session: Option<String>,
+
+    /// Wait for the session's lock instead of failing when another launch holds it
+    #[arg(long)]
+    pub wait: bool,
+
+    /// The command to run [default: claude]
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
 }
 
 #[cfg(test)]
@@ -44,23 +151,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-#[derive(Debug, clap::Args)]
-pub struct LaunchArgs {
-    /// The account to run as: a name from the config's [accounts] tables
-    #[arg(long, value_name = "NAME")]
-    pub account: String,
-
-    /// How to isolate the session [default: the config's mode, else auto]
-    #[arg(long, value_enum)]
-    pub mode: Option<ModeChoice>,
-
-    /// Print the plan (mode and why, checks, mounts, environment) and exit
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// The command to run [default: claude]
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
 }

@@ -3,28 +3,13 @@
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
-use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 
-/// The command could not be started: exit 127 when not found, 126 otherwise,
-/// as env(1) does.
-#[derive(Debug)]
-pub struct ExecFailed {
-    pub status: u8,
-    message: String,
-}
-
-impl fmt::Display for ExecFailed {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ExecFailed {}
+use crate::exit::Exit;
 
 fn cstring(bytes: Vec<u8>) -> Result<CString> {
     CString::new(bytes).context("an argument or variable contains a NUL byte")
@@ -52,17 +37,13 @@ pub fn exec(command: &[OsString], env: &[(&str, PathBuf)]) -> Result<Infallible>
         .collect::<Result<Vec<_>>>()?;
     let errno = nix::unistd::execvpe(&argv[0], &argv, &envp).unwrap_err();
     let name = command[0].to_string_lossy();
+    // Like env(1): 127 when not found, 126 when found but not runnable.
     Err(match errno {
-        Errno::ENOENT => ExecFailed {
-            status: 127,
-            message: format!(
-                "{name}: command not found (execvp => ENOENT); check the name and $PATH"
-            ),
-        },
-        e => ExecFailed {
-            status: 126,
-            message: format!("{name}: cannot execute (execvp => {e})"),
-        },
+        Errno::ENOENT => Exit::new(
+            127,
+            format!("{name}: command not found (execvp => ENOENT); check the name and $PATH"),
+        ),
+        e => Exit::new(126, format!("{name}: cannot execute (execvp => {e})")),
     }
     .into())
 }

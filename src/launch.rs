@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use anyhow::Result;
 
 use crate::plan::{Action, Plan};
+use crate::session::{self, Entry, Lock};
 use crate::{checks, exec, mounts, namespace, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
@@ -17,6 +18,16 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     for check in &plan.checks {
         checks::verify(check, uid)?;
     }
+    // 1b. The session's lock, inherited by the command: no process stays to hold it.
+    let _lock = match &plan.session {
+        Some(id) => Some(Lock::acquire(
+            &plan.state,
+            id,
+            &plan.account.name,
+            plan.wait,
+        )?),
+        None => None,
+    };
     // 2. A private mount namespace (none in symlink mode).
     namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
     // 3. The changes, in order, each through descriptors opened without
@@ -28,6 +39,10 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::Link { link, to } => symlink::link(link, to, uid)?,
         }
     }
+    // 3b. The registry entry `cf-run ps` reads.
+    let mode = plan.mode.to_string();
+    let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode)?;
+    session::register(&plan.state, &entry)?;
     // 4. Nothing privileged survives into the command.
     namespace::drop_privileges(plan.no_new_privs)?;
     // 5. The command takes cf-run's place.

@@ -4,6 +4,8 @@ mod checks;
 mod cli;
 mod config;
 mod exec;
+mod exit;
+mod failover;
 mod launch;
 mod mode;
 mod mounts;
@@ -11,34 +13,33 @@ mod namespace;
 mod plan;
 mod policy;
 mod resolve;
+mod session;
+mod supervise;
 mod symlink;
 mod sys;
 mod user;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cli::{Cli, LaunchArgs};
+use crate::cli::{Cli, Command, LaunchArgs};
 use crate::config::Config;
 use crate::mode::{Mode, Probe};
-use crate::plan::Plan;
+use crate::plan::{Plan, Request};
 use crate::policy::Policy;
+use crate::session::State;
 use crate::user::User;
-
-/// Like env(1): 125 when cf-run itself fails.
-const EXIT_FAILURE: u8 = 125;
-/// Usage errors, as clap reports them.
-const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
     init_logging(cli.verbose);
@@ -46,8 +47,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cf-run: {e:#}");
-            let exec = e.downcast_ref::<exec::ExecFailed>();
-            ExitCode::from(exec.map_or(EXIT_FAILURE, |x| x.status))
+            ExitCode::from(exit::status_of(&e))
         }
     }
 }
@@ -68,19 +68,49 @@ fn init_logging(verbose: bool) {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    launch(cli, &cli.launch)
+    let user = User::invoking()?;
+    let state = State::of(&user.home);
+    match &cli.command {
+        None => launch(cli, &cli.launch, &user),
+        Some(Command::Ps(args)) => supervise::ps(&state, args.json),
+        Some(Command::Stop(args)) => {
+            let timeout = Duration::try_from_secs_f64(args.timeout).context("--timeout")?;
+            supervise::stop(&state, &args.session, timeout)
+        }
+        Some(Command::Watch(args)) => {
+            let config = load_config(cli, &user)?;
+            supervise::watch(&state, &config.shared, &args.session, args.json)
+        }
+        Some(Command::Failover(args)) => {
+            let path = config_path(cli, &user);
+            let config = Config::load(&path, user.uid, &user.home)?;
+            failover::run(&config, &path, &user, args)
+        }
+    }
 }
 
-fn launch(cli: &Cli, args: &LaunchArgs) -> Result<()> {
-    let user = User::invoking()?;
-    let path = config::locate(cli.config.as_deref(), |k| std::env::var(k).ok(), &user.home);
-    let config = Config::load(&path, user.uid, &user.home)?;
+fn config_path(cli: &Cli, user: &User) -> std::path::PathBuf {
+    config::locate(cli.config.as_deref(), |k| std::env::var(k).ok(), &user.home)
+}
+
+fn load_config(cli: &Cli, user: &User) -> Result<Config> {
+    Config::load(&config_path(cli, user), user.uid, &user.home)
+}
+
+fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
+    let config = load_config(cli, user)?;
     let policy = Policy::load(Path::new(policy::PATH))?;
     policy.permit(&config)?;
     let choice = args.mode.unwrap_or(config.mode);
     let mode = mode::choose(choice, &Probe::host(), &policy.modes)?;
     policy.permit_mode(mode.0)?;
-    let plan = Plan::build(&config, &args.account, &user, mode, args.command.clone())?;
+    let request = Request {
+        account: args.account.clone(),
+        command: args.command.clone(),
+        session: args.session.clone(),
+        wait: args.wait,
+    };
+    let plan = Plan::build(&config, request, user, mode)?;
     tracing::debug!("plan:\n{plan}");
     if args.dry_run {
         print!("{plan}");

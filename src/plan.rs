@@ -11,6 +11,7 @@ use nix::unistd::{Gid, Uid};
 
 use crate::config::{Account, Config};
 use crate::mode::Mode;
+use crate::session::{self, State};
 use crate::user::User;
 
 /// The variable that makes Claude Code keep `.claude.json` inside the account
@@ -55,19 +56,35 @@ pub struct Plan {
     /// Set no_new_privs before exec: setuid programs and file capabilities
     /// do not elevate. Off only where the config asks and the policy allows.
     pub no_new_privs: bool,
+    /// The session to lock for as long as the command runs.
+    pub session: Option<String>,
+    /// Wait for the lock rather than fail when another launch holds it.
+    pub wait: bool,
+    /// Where the lock and the registry entry go.
+    pub state: State,
     pub command: Vec<OsString>,
 }
 
+/// What the command line adds to the config for one launch.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub account: String,
+    /// The command [default: claude].
+    pub command: Vec<OsString>,
+    /// `--session`; else the id in the command's own arguments.
+    pub session: Option<String>,
+    pub wait: bool,
+}
+
 impl Plan {
-    /// Plans a launch of `command` (default `claude`) under `account`.
+    /// Plans a launch of the request's command under its account.
     pub fn build(
         config: &Config,
-        account: &str,
+        request: Request,
         user: &User,
         (mode, reason): (Mode, String),
-        command: Vec<OsString>,
     ) -> Result<Plan> {
-        let account = config.account(account)?.clone();
+        let account = config.account(&request.account)?.clone();
         let projects = account.dir.join("projects");
         let owned = |path: &PathBuf, what: String| Check::OwnedDir {
             path: path.clone(),
@@ -114,11 +131,12 @@ impl Plan {
             };
             (vec![link], account.dir.clone())
         };
-        let command = if command.is_empty() {
+        let command = if request.command.is_empty() {
             vec!["claude".into()]
         } else {
-            command
+            request.command
         };
+        let session = request.session.or_else(|| session::from_command(&command));
         Ok(Plan {
             mode,
             reason,
@@ -129,6 +147,9 @@ impl Plan {
             actions,
             env: vec![(CONFIG_DIR_VAR, config_dir)],
             no_new_privs: !config.setuid,
+            session,
+            wait: request.wait,
+            state: State::of(&user.home),
             command,
         })
     }
@@ -222,6 +243,23 @@ impl fmt::Display for Plan {
         for (name, value) in &self.env {
             writeln!(f, "env: {name}={}", value.display())?;
         }
+        if let Some(session) = &self.session {
+            let how = if self.wait {
+                "waiting for it"
+            } else {
+                "exit 75 if held"
+            };
+            writeln!(
+                f,
+                "lock: session {session}, {} ({how}; the command inherits the descriptor)",
+                self.state.lock_path(session).display()
+            )?;
+        }
+        writeln!(
+            f,
+            "register: {}/sessions/<pid>.json",
+            self.state.dir.display()
+        )?;
         let command: Vec<_> = self.command.iter().map(|a| format!("{a:?}")).collect();
         let nnp = if self.no_new_privs {
             "set"
@@ -264,9 +302,22 @@ dir = "/srv/three"
         Config::parse(text, Path::new("/home/u")).unwrap()
     }
 
+    fn request(account: &str, command: &[&str]) -> Request {
+        Request {
+            account: account.into(),
+            command: command.iter().map(OsString::from).collect(),
+            ..Request::default()
+        }
+    }
+
     fn plan(mode: Mode, command: &[&str]) -> Plan {
-        let command = command.iter().map(OsString::from).collect();
-        Plan::build(&config(), "two", &user(), (mode, "test".into()), command).unwrap()
+        Plan::build(
+            &config(),
+            request("two", command),
+            &user(),
+            (mode, "test".into()),
+        )
+        .unwrap()
     }
 
     fn bind(src: &str, dst: &str) -> Action {
@@ -342,6 +393,26 @@ dir = "/srv/three"
     }
 
     #[test]
+    fn the_session_comes_from_the_flag_else_from_the_command() {
+        let id = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
+        assert_eq!(
+            plan(Mode::Userns, &["claude", "-r", id]).session.as_deref(),
+            Some(id)
+        );
+        assert_eq!(plan(Mode::Userns, &["claude"]).session, None);
+        let mut r = request("two", &["claude", "-r", id]);
+        r.session = Some("00000000-0000-0000-0000-000000000000".into());
+        let p = Plan::build(&config(), r, &user(), (Mode::Userns, String::new())).unwrap();
+        assert_eq!(
+            p.session.as_deref(),
+            Some("00000000-0000-0000-0000-000000000000")
+        );
+        assert!(p.to_string().contains(
+            "lock: session 00000000-0000-0000-0000-000000000000, /home/u/.local/state/cf-run/locks/"
+        ));
+    }
+
+    #[test]
     fn default_command_is_claude() {
         assert_eq!(plan(Mode::Userns, &[]).command, ["claude"]);
     }
@@ -350,10 +421,9 @@ dir = "/srv/three"
     fn unknown_account_is_an_error() {
         let e = Plan::build(
             &config(),
-            "four",
+            request("four", &[]),
             &user(),
             (Mode::Userns, String::new()),
-            vec![],
         )
         .unwrap_err()
         .to_string();

@@ -1,0 +1,319 @@
+//! `cf-run failover`: a headless task that moves to the next account when the
+//! current one hits its usage limit, within one session id.
+//!
+//! Each attempt is this same binary launching `claude` under one account, so
+//! it gets its own namespace and the session's lock exactly as a hand-made
+//! launch would. Accounts that hit a limit are remembered with their reset
+//! time in `<state>/limits.json`, so the next run starts on one that is not
+//! cooling down.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use jiff::{Timestamp, civil, tz::TimeZone};
+use serde_json::Value;
+
+use crate::cli::FailoverArgs;
+use crate::config::Config;
+use crate::exit::{self, Exit};
+use crate::session::State;
+use crate::supervise;
+use crate::user::User;
+
+pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs) -> Result<()> {
+    let accounts: Vec<String> = if args.accounts.is_empty() {
+        config.accounts.iter().map(|a| a.name.clone()).collect()
+    } else {
+        args.accounts.clone()
+    };
+    for name in &accounts {
+        config.account(name)?;
+    }
+    let state = State::of(&user.home);
+    let mut limits = Limits::load(&state)?;
+    let now = Timestamp::now();
+    let session = uuid::Uuid::new_v4().to_string();
+    let (prompt, rest) = args.prompt.split_first().expect("clap requires the prompt");
+    let mut last_output = None;
+    let mut started = false;
+    for account in &accounts {
+        if let Some(until) = limits.cooling(account, now) {
+            tracing::debug!("skipping {account}: limited until {until}");
+            continue;
+        }
+        // The first attempt starts the session; the next ones resume it.
+        let mut claude: Vec<OsString> = vec!["claude".into()];
+        if started {
+            claude.extend([
+                "--resume".into(),
+                session.clone().into(),
+                "-p".into(),
+                args.continue_prompt.clone().into(),
+            ]);
+        } else {
+            claude.extend([
+                "-p".into(),
+                prompt.clone(),
+                "--session-id".into(),
+                session.clone().into(),
+            ]);
+        }
+        claude.extend(["--output-format".into(), "json".into()]);
+        claude.extend(rest.iter().cloned());
+        let attempt = attempt(config_path, account, &claude)?;
+        started = true;
+        let result: Option<Value> = serde_json::from_slice(&attempt.stdout).ok();
+        let limit = limit_of(result.as_ref(), &config.shared, &session);
+        let Some(text) = limit else {
+            std::io::stdout().write_all(&attempt.stdout)?;
+            return match attempt.status {
+                0 => Ok(()),
+                status => Err(Exit::new(
+                    status,
+                    format!("claude failed under account {account} (exit {status})"),
+                )
+                .into()),
+            };
+        };
+        let until = reset_time(&text, Timestamp::now()).unwrap_or_else(|| {
+            Timestamp::now() + jiff::SignedDuration::from_secs(args.cooldown as i64)
+        });
+        eprintln!("cf-run: account {account} hit its usage limit (until {until}): {text}");
+        limits.record(account, until);
+        limits.save(&state)?;
+        last_output = Some(attempt.stdout);
+    }
+    if let Some(out) = last_output {
+        std::io::stdout().write_all(&out)?;
+    }
+    let waits: Vec<_> = accounts
+        .iter()
+        .map(|a| match limits.cooling(a, Timestamp::now()) {
+            Some(until) => format!("{a} until {until}"),
+            None => format!("{a} (reset time unknown)"),
+        })
+        .collect();
+    Err(Exit::new(
+        exit::TEMPFAIL,
+        format!("every account is at its usage limit: {}", waits.join(", ")),
+    )
+    .into())
+}
+
+struct Attempt {
+    status: u8,
+    stdout: Vec<u8>,
+}
+
+/// Runs `cf-run --account ACCOUNT -- CLAUDE...` as a child, its stderr passed through.
+fn attempt(config_path: &Path, account: &str, claude: &[OsString]) -> Result<Attempt> {
+    let me = std::env::current_exe().context("cannot find this program (/proc/self/exe)")?;
+    tracing::debug!("failover attempt under {account}: {claude:?}");
+    let out = Command::new(&me)
+        .arg("--config")
+        .arg(config_path)
+        .args(["--account", account, "--"])
+        .args(claude)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", me.display()))?;
+    let status = match (out.status.code(), out.status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(signal)) => 128 + signal as u8,
+        _ => exit::FAILURE,
+    };
+    Ok(Attempt {
+        status,
+        stdout: out.stdout,
+    })
+}
+
+/// The limit text when an attempt ended on a usage limit: the result says
+/// 429, or the transcript's last turn records a limit.
+fn limit_of(result: Option<&Value>, shared: &Path, session: &str) -> Option<String> {
+    if let Some(r) = result
+        && r["is_error"] == true
+        && r["api_error_status"] == 429
+    {
+        return Some(r["result"].as_str().unwrap_or("usage limit").to_owned());
+    }
+    let text = std::fs::read(supervise::transcript(shared, session)?).ok()?;
+    supervise::standing_limit(supervise::parse_lines(&text)).map(|l| l.text)
+}
+
+/// When a limit lifts, from Claude's text: "… · resets 3pm (Europe/Paris)",
+/// "resets 3:20pm", "resets Feb 7, 11am (UTC)", or the older
+/// "Claude AI usage limit reached|<unix seconds>".
+pub fn reset_time(text: &str, now: Timestamp) -> Option<Timestamp> {
+    if let Some((_, secs)) = text.rsplit_once('|') {
+        return Timestamp::from_second(secs.trim().parse().ok()?).ok();
+    }
+    let rest = &text[text.find("resets ")? + "resets ".len()..];
+    let (when, zone) = match rest.split_once(" (") {
+        Some((when, zone)) => (when.trim(), TimeZone::get(zone.split(')').next()?).ok()?),
+        None => (rest.trim(), TimeZone::system()),
+    };
+    let (date, clock) = match when.rsplit_once(", ") {
+        Some((date, clock)) => (Some(date), clock),
+        None => (None, when),
+    };
+    let time = parse_clock(clock)?;
+    let today = now.to_zoned_datetime(zone.clone()).date();
+    let at = |day: civil::Date| {
+        day.to_datetime(time)
+            .to_zoned_datetime(zone.clone())
+            .ok()
+            .map(|z| z.timestamp())
+    };
+    match date {
+        None => {
+            let t = at(today)?;
+            if t > now {
+                Some(t)
+            } else {
+                at(today.tomorrow().ok()?)
+            }
+        }
+        Some(date) => {
+            let (month, day) = date.split_once(' ')?;
+            let month = MONTHS.iter().position(|m| month.starts_with(m))? as i8 + 1;
+            let day: i8 = day.trim().parse().ok()?;
+            let this_year = civil::Date::new(today.year(), month, day).ok()?;
+            let t = at(this_year)?;
+            if t > now {
+                Some(t)
+            } else {
+                at(civil::Date::new(today.year() + 1, month, day).ok()?)
+            }
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// "3pm", "3:20pm", "11am", "12am" into a time of day.
+fn parse_clock(clock: &str) -> Option<civil::Time> {
+    let clock = clock.trim().to_ascii_lowercase();
+    let (digits, pm) = match (clock.strip_suffix("pm"), clock.strip_suffix("am")) {
+        (Some(d), _) => (d, true),
+        (_, Some(d)) => (d, false),
+        _ => return None,
+    };
+    let (hour, minute) = match digits.split_once(':') {
+        Some((h, m)) => (h.parse::<i8>().ok()?, m.parse::<i8>().ok()?),
+        None => (digits.parse::<i8>().ok()?, 0),
+    };
+    if !(1..=12).contains(&hour) {
+        return None;
+    }
+    let hour = hour % 12 + if pm { 12 } else { 0 };
+    civil::Time::new(hour, minute, 0, 0).ok()
+}
+
+/// Accounts that hit a limit, and until when, kept across runs.
+#[derive(Default)]
+struct Limits(BTreeMap<String, Timestamp>);
+
+impl Limits {
+    fn path(state: &State) -> PathBuf {
+        state.dir.join("limits.json")
+    }
+
+    fn load(state: &State) -> Result<Self> {
+        match std::fs::read(Self::path(state)) {
+            Ok(bytes) => Ok(Self(serde_json::from_slice(&bytes).unwrap_or_default())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read {}", Self::path(state).display()))
+            }
+        }
+    }
+
+    fn save(&self, state: &State) -> Result<()> {
+        let path = Self::path(state);
+        std::fs::create_dir_all(&state.dir)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.0)?)?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Until when `account` is cooling down, if it still is at `now`.
+    fn cooling(&self, account: &str, now: Timestamp) -> Option<Timestamp> {
+        self.0.get(account).copied().filter(|until| *until > now)
+    }
+
+    fn record(&mut self, account: &str, until: Timestamp) {
+        self.0.insert(account.to_owned(), until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-25T14:00:00Z".parse().unwrap()
+    }
+
+    fn reset(text: &str) -> Option<String> {
+        reset_time(text, now()).map(|t| t.to_string())
+    }
+
+    #[test]
+    fn reads_todays_and_tomorrows_reset_times() {
+        assert_eq!(
+            reset("You've hit your session limit · resets 3pm (UTC)").as_deref(),
+            Some("2026-11-25T15:00:00Z")
+        );
+        assert_eq!(
+            reset("You've hit your usage limit · resets 3:20pm (UTC)").as_deref(),
+            Some("2026-11-25T15:20:00Z")
+        );
+        // 11am has passed today: tomorrow.
+        assert_eq!(
+            reset("You've hit your Opus limit · resets 11am (UTC)").as_deref(),
+            Some("2026-11-26T11:00:00Z")
+        );
+        assert_eq!(
+            reset("resets 12am (Europe/Paris)").as_deref(),
+            Some("2026-11-25T23:00:00Z")
+        );
+    }
+
+    #[test]
+    fn reads_dates_zones_and_the_old_format() {
+        assert_eq!(
+            reset("You've hit your weekly limit · resets Feb 7, 11am (Europe/Paris)").as_deref(),
+            Some("2027-02-07T10:00:00Z")
+        );
+        assert_eq!(
+            reset("resets Dec 1, 9:30am (UTC)").as_deref(),
+            Some("2026-12-01T09:30:00Z")
+        );
+        assert_eq!(
+            reset("Claude AI usage limit reached|1764082800").as_deref(),
+            Some("2025-11-25T15:00:00Z")
+        );
+    }
+
+    #[test]
+    fn unknown_texts_have_no_reset_time() {
+        for text in [
+            "API Error: Request rejected (429) · mock API: rate limited",
+            "Server is temporarily limiting requests (not your usage limit)",
+            "resets 13pm (UTC)",
+            "resets 3pm (Not/AZone)",
+            "resets Foo 7, 3pm (UTC)",
+        ] {
+            assert_eq!(reset(text), None, "{text}");
+        }
+    }
+}

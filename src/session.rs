@@ -1,0 +1,301 @@
+//! Sessions for supervisors: the per-session lock and the registry of live
+//! launches, both under `<home>/.local/state/cf-run` (home from the password
+//! database). Nothing here runs with privilege: files are the user's own.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::{self, Exit};
+
+/// Where cf-run keeps its locks and registry for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub dir: PathBuf,
+}
+
+impl State {
+    pub fn of(home: &Path) -> Self {
+        Self {
+            dir: home.join(".local/state/cf-run"),
+        }
+    }
+
+    fn sessions(&self) -> PathBuf {
+        self.dir.join("sessions")
+    }
+
+    pub fn lock_path(&self, session: &str) -> PathBuf {
+        self.dir.join("locks").join(format!("{session}.lock"))
+    }
+}
+
+/// Whether `s` is a UUID as Claude writes session ids (8-4-4-4-12 hex):
+/// the only session ids cf-run accepts, so none can name a path.
+pub fn is_uuid(s: &str) -> bool {
+    let groups: Vec<_> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The session id a Claude command line names: `--resume ID`, `-r ID`,
+/// `--session-id ID`, `--resume=ID`, `--session-id=ID`. Only a UUID counts
+/// (`--resume` alone opens a picker; `--resume words` searches).
+pub fn from_command(args: &[OsString]) -> Option<String> {
+    let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+    args.iter().enumerate().find_map(|(i, a)| {
+        let value = match *a {
+            "--resume" | "-r" | "--session-id" => args.get(i + 1).copied(),
+            _ => a
+                .strip_prefix("--resume=")
+                .or_else(|| a.strip_prefix("--session-id=")),
+        };
+        value.filter(|v| is_uuid(v)).map(str::to_owned)
+    })
+}
+
+/// An exclusive lock on one session, held through a descriptor that the
+/// command inherits: the kernel releases it when the last process holding
+/// it exits, SIGKILL included.
+pub struct Lock {
+    _held: Flock<File>,
+}
+
+impl Lock {
+    /// Takes the lock on `session` for `account`; when another launch holds
+    /// it, fails with exit 75 naming the holder, or waits with `wait`.
+    pub fn acquire(state: &State, session: &str, account: &str, wait: bool) -> Result<Lock> {
+        let path = state.lock_path(session);
+        create_dirs(path.parent().unwrap())?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("cannot open the session lock {}", path.display()))?;
+        let arg = if wait {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockExclusiveNonblock
+        };
+        let mut lock = match Flock::lock(file, arg) {
+            Ok(lock) => lock,
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    "another launch"
+                } else {
+                    holder
+                };
+                return Err(Exit::new(
+                    exit::TEMPFAIL,
+                    format!(
+                        "session {session} is already running ({holder}); \
+                         stop it first (cf-run stop --session {session}) or pass --wait"
+                    ),
+                )
+                .into());
+            }
+            Err((_, e)) => return Err(anyhow!("flock({}) => {e}", path.display())),
+        };
+        lock.set_len(0)?;
+        let pid = std::process::id();
+        write!(lock, "account {account}, pid {pid}")?;
+        // Inherited across exec on purpose: the command holds its own lock.
+        nix::fcntl::fcntl(
+            &*lock,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .with_context(|| format!("fcntl({}, F_SETFD, 0)", path.display()))?;
+        tracing::debug!("locked session {session} on fd {}", lock.as_raw_fd());
+        Ok(Lock { _held: lock })
+    }
+
+    /// Whether the session's lock is free now (nobody holds it).
+    pub fn is_free(state: &State, session: &str) -> bool {
+        let Ok(file) = File::open(state.lock_path(session)) else {
+            return true;
+        };
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok()
+    }
+}
+
+/// One launch in the registry, as `cf-run ps --json` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub pid: u32,
+    pub account: String,
+    pub session: Option<String>,
+    pub cwd: PathBuf,
+    pub started: String,
+    pub mode: String,
+    /// The process's start time (clock ticks since boot): tells a reused pid apart.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start_ticks: Option<u64>,
+}
+
+impl Entry {
+    /// The entry for this process, about to exec.
+    pub fn this_process(account: &str, session: Option<&str>, mode: &str) -> Result<Self> {
+        let pid = std::process::id();
+        let started = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        Ok(Self {
+            pid,
+            account: account.to_owned(),
+            session: session.map(str::to_owned),
+            cwd: std::env::current_dir().context("getcwd")?,
+            started,
+            mode: mode.to_owned(),
+            start_ticks: start_ticks(pid),
+        })
+    }
+
+    /// Whether the process is still the one registered (not gone, not a zombie,
+    /// not a reused pid).
+    pub fn is_live(&self) -> bool {
+        proc_stat(self.pid)
+            .is_some_and(|(state, ticks)| state != 'Z' && Some(ticks) == self.start_ticks)
+    }
+}
+
+/// Adds `entry` to the registry (written whole, then renamed into place).
+pub fn register(state: &State, entry: &Entry) -> Result<()> {
+    let dir = state.sessions();
+    create_dirs(&dir)?;
+    let path = dir.join(format!("{}.json", entry.pid));
+    let tmp = dir.join(format!(".{}.tmp", entry.pid));
+    fs::write(&tmp, serde_json::to_vec(entry)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, &path)
+        .with_context(|| format!("rename({}, {})", tmp.display(), path.display()))
+}
+
+/// The live entries, oldest first; entries of processes that are gone are removed.
+pub fn live(state: &State) -> Result<Vec<Entry>> {
+    let dir = state.sessions();
+    let listing = match fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let mut entries = vec![];
+    for file in listing.flatten() {
+        let path = file.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let entry = fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Entry>(&bytes).ok());
+        match entry {
+            Some(entry) if entry.is_live() => entries.push(entry),
+            // Gone, reused or unreadable: never shown, cleaned up.
+            _ => {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+    entries.sort_by(|a, b| (&a.started, a.pid).cmp(&(&b.started, b.pid)));
+    Ok(entries)
+}
+
+/// The live launch holding `session`, if any.
+pub fn find(state: &State, session: &str) -> Result<Option<Entry>> {
+    Ok(live(state)?
+        .into_iter()
+        .find(|e| e.session.as_deref() == Some(session)))
+}
+
+fn create_dirs(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+fn start_ticks(pid: u32) -> Option<u64> {
+    proc_stat(pid).map(|(_, ticks)| ticks)
+}
+
+/// State letter and start time of `pid`, from /proc/PID/stat.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: skip past its last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ticks = fields.nth(18)?.parse().ok()?;
+    Some((state, ticks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn recognises_uuids_only() {
+        assert!(is_uuid(ID));
+        assert!(is_uuid(&ID.to_uppercase()));
+        for bad in [
+            "",
+            "../../etc/passwd",
+            "3f0c2a1e9b7d4c558e210a1b2c3d4e5f",
+            &format!("{ID}x"),
+            &ID.replace('a', "g"),
+        ] {
+            assert!(!is_uuid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn finds_the_session_in_claudes_arguments() {
+        for form in [
+            args(&["claude", "--resume", ID]),
+            args(&["claude", "-p", "x", "-r", ID]),
+            args(&["claude", "--session-id", ID, "-p", "x"]),
+            args(&["claude", &format!("--resume={ID}")]),
+            args(&["claude", &format!("--session-id={ID}")]),
+        ] {
+            assert_eq!(from_command(&form).as_deref(), Some(ID), "{form:?}");
+        }
+        assert_eq!(from_command(&args(&["claude", "--resume"])), None);
+        assert_eq!(
+            from_command(&args(&["claude", "--resume", "my task"])),
+            None
+        );
+        assert_eq!(from_command(&args(&["claude", "-p", ID])), None);
+    }
+
+    #[test]
+    fn reads_this_process_from_proc() {
+        let (state, ticks) = proc_stat(std::process::id()).unwrap();
+        assert!(matches!(state, 'R' | 'S'), "{state}");
+        assert!(ticks > 0);
+        assert!(proc_stat(u32::MAX).is_none());
+    }
+}

@@ -1,0 +1,249 @@
+//! What a supervising script needs: `ps`, `stop` and `watch`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::exit::Exit;
+use crate::session::{self, Entry, Lock, State};
+
+/// How often `stop` and `watch` look again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Exit status of `watch` when the session ends without a usage limit.
+pub const WATCH_ENDED: u8 = 3;
+
+/// `cf-run ps`: this user's live launches.
+pub fn ps(state: &State, json: bool) -> Result<()> {
+    let entries = session::live(state)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&entries.iter().map(public).collect::<Vec<_>>())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:>8}  {:<12} {:<36}  {:<10} {:<20}  CWD",
+        "PID", "ACCOUNT", "SESSION", "MODE", "STARTED"
+    );
+    for e in &entries {
+        let session = e.session.as_deref().unwrap_or("-");
+        let cwd = e.cwd.display();
+        println!(
+            "{:>8}  {:<12} {session:<36}  {:<10} {:<20}  {cwd}",
+            e.pid, e.account, e.mode, e.started
+        );
+    }
+    Ok(())
+}
+
+/// The registry entry as `ps --json` shows it: exactly these keys.
+fn public(e: &Entry) -> Value {
+    serde_json::json!({
+        "pid": e.pid, "account": e.account, "session": e.session,
+        "cwd": e.cwd, "started": e.started, "mode": e.mode,
+    })
+}
+
+/// `cf-run stop`: SIGTERM, wait, SIGKILL at the timeout; done once the
+/// process is gone and the session's lock is free.
+pub fn stop(state: &State, id: &str, timeout: Duration) -> Result<()> {
+    let entry = session::find(state, id)?
+        .ok_or_else(|| Exit::new(1, format!("no live session {id} (cf-run ps lists them)")))?;
+    let pid = Pid::from_raw(entry.pid as i32);
+    let _ = kill(pid, Signal::SIGTERM);
+    if !wait_until(timeout, || !entry.is_live()) {
+        tracing::debug!("session {id} (pid {pid}) outlived SIGTERM: SIGKILL");
+        let _ = kill(pid, Signal::SIGKILL);
+        wait_until(Duration::from_secs(5), || !entry.is_live());
+    }
+    // Children of the command may still hold the inherited lock for a moment.
+    if !wait_until(Duration::from_secs(5), || Lock::is_free(state, id)) {
+        return Err(Exit::new(
+            1,
+            format!("pid {pid} is gone, but the lock of session {id} is still held by a process it started"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Polls `done` until it holds or `limit` passes; whether it held.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A usage limit as the transcript records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub time: String,
+    pub text: String,
+}
+
+/// The limit a transcript line records, if it is one: an API error message
+/// with `"error": "rate_limit"` or status 429.
+pub fn limit_in(line: &Value) -> Option<Limit> {
+    let api_error = line["isApiErrorMessage"] == true;
+    let limited = line["error"] == "rate_limit" || line["apiErrorStatus"] == 429;
+    (api_error && limited).then(|| Limit {
+        time: line["timestamp"].as_str().unwrap_or("").to_owned(),
+        text: line["message"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    })
+}
+
+/// The limit a session stands at: its last turn, when that records a limit.
+pub fn standing_limit(lines: impl DoubleEndedIterator<Item = Value>) -> Option<Limit> {
+    lines.rev().find(is_turn).as_ref().and_then(limit_in)
+}
+
+/// Whether a transcript line is a turn (a prompt or a reply), as opposed to
+/// bookkeeping lines Claude also appends.
+fn is_turn(line: &Value) -> bool {
+    matches!(line["type"].as_str(), Some("user" | "assistant"))
+}
+
+/// The JSON lines of a transcript; lines that do not parse are skipped.
+pub fn parse_lines(text: &[u8]) -> impl DoubleEndedIterator<Item = Value> + '_ {
+    text.split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
+}
+
+/// The session's transcript in the shared dir, wherever its project is.
+pub fn transcript(shared: &Path, id: &str) -> Option<PathBuf> {
+    let name = format!("{id}.jsonl");
+    std::fs::read_dir(shared)
+        .ok()?
+        .flatten()
+        .map(|slug| slug.path().join(&name))
+        .find(|p| p.is_file())
+}
+
+/// `cf-run watch`: follows the transcript and returns when it records a
+/// usage limit; fails with status 3 when the session ends first. A session
+/// whose last turn already is a limit is reported at once.
+pub fn watch(state: &State, shared: &Path, id: &str, json: bool) -> Result<()> {
+    let live = session::find(state, id)?;
+    let account = live.as_ref().map_or("", |e| e.account.as_str()).to_owned();
+    let running = || live.as_ref().is_some_and(Entry::is_live);
+    let mut follower = Follower::default();
+    loop {
+        if let Some(limit) = follower.poll(shared, id)? {
+            report(&account, id, &limit, json);
+            return Ok(());
+        }
+        if !running() {
+            // One last read: the command may have written as it exited.
+            if let Some(limit) = follower.poll(shared, id)? {
+                report(&account, id, &limit, json);
+                return Ok(());
+            }
+            return Err(Exit::new(
+                WATCH_ENDED,
+                format!("session {id} ended (or is not running) without a usage limit"),
+            )
+            .into());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn report(account: &str, id: &str, limit: &Limit, json: bool) {
+    if json {
+        let event = serde_json::json!({
+            "event": "usage_limit", "account": account, "session": id,
+            "time": limit.time, "text": limit.text,
+        });
+        println!("{event}");
+    } else {
+        println!(
+            "usage limit: account {account}, session {id}, at {}: {}",
+            limit.time, limit.text
+        );
+    }
+}
+
+/// Reads a growing transcript line by line; the first read judges the
+/// last turn already there, later reads every new line.
+#[derive(Default)]
+struct Follower {
+    file: Option<File>,
+    offset: u64,
+    pending: Vec<u8>,
+}
+
+impl Follower {
+    fn poll(&mut self, shared: &Path, id: &str) -> Result<Option<Limit>> {
+        let first = self.file.is_none();
+        if first {
+            let Some(path) = transcript(shared, id) else {
+                return Ok(None);
+            };
+            self.file =
+                Some(File::open(&path).with_context(|| format!("cannot open {}", path.display()))?);
+        }
+        let file = self.file.as_mut().expect("opened above");
+        file.seek(SeekFrom::Start(self.offset))?;
+        let read = file.read_to_end(&mut self.pending)?;
+        self.offset += read as u64;
+        let end = self
+            .pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let complete: Vec<u8> = self.pending.drain(..end).collect();
+        let mut lines = parse_lines(&complete);
+        if first {
+            // What is already there counts only if the session stands at a limit now.
+            return Ok(standing_limit(lines));
+        }
+        Ok(lines.find_map(|l| limit_in(&l)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn recognises_limit_lines() {
+        let limit = line(
+            r#"{"type":"assistant","isApiErrorMessage":true,"error":"rate_limit","apiErrorStatus":429,
+               "timestamp":"2026-11-25T10:00:00Z","message":{"content":[{"type":"text","text":"You've hit your session limit · resets 3pm (UTC)"}]}}"#,
+        );
+        let found = limit_in(&limit).unwrap();
+        assert_eq!(found.time, "2026-11-25T10:00:00Z");
+        assert!(found.text.starts_with("You've hit your session limit"));
+        let status_only = line(r#"{"isApiErrorMessage":true,"apiErrorStatus":429}"#);
+        assert!(limit_in(&status_only).is_some());
+        for other in [
+            r#"{"isApiErrorMessage":true,"error":"overloaded","apiErrorStatus":529}"#,
+            r#"{"type":"assistant","error":"rate_limit"}"#,
+            r#"{"type":"user","message":{"content":"rate_limit 429"}}"#,
+        ] {
+            assert_eq!(limit_in(&line(other)), None, "{other}");
+        }
+    }
+}
