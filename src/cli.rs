@@ -109,8 +109,8 @@ fn uuid(s: &str) -> Result<String, String> {
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
     /// The account to run as: a name from the config's [accounts] tables
-    #[arg(long, value_name = "NAME")]
-    pub account: String,
+    #[arg(long, value_name = "NAME", required = true)]
+    pub account: Option<String>,
 
     /// How to isolate the session [default: the config's mode, else auto]
     #[arg(long, value_enum)]

@@ -105,7 +105,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     let mode = mode::choose(choice, &Probe::host(), &policy.modes)?;
     policy.permit_mode(mode.0)?;
     let request = Request {
-        account: args.account.clone(),
+        account: args.account.clone().context("--account is required")?,
         command: args.command.clone(),
         session: args.session.clone(),
         wait: args.wait,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::{self, Exit};
@@ -65,11 +65,24 @@ pub fn from_command(args: &[OsString]) -> Option<String> {
     })
 }
 
-/// An exclusive lock on one session, held through a descriptor that the
-/// command inherits: the kernel releases it when the last process holding
-/// it exits, SIGKILL included.
+/// An exclusive lock on one session: a POSIX record lock, which belongs to
+/// the process, survives its exec into the command (the descriptor stays
+/// open, without close-on-exec) and is released by the kernel when that
+/// process exits, SIGKILL included. Unlike flock, children the command forks
+/// do not inherit it, so a lingering tool process cannot keep a session locked.
 pub struct Lock {
-    _held: Flock<File>,
+    _file: File,
+}
+
+/// A lock record of `kind` over the whole file.
+fn whole_file(kind: libc::c_int) -> libc::flock {
+    libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    }
 }
 
 impl Lock {
@@ -78,7 +91,7 @@ impl Lock {
     pub fn acquire(state: &State, session: &str, account: &str, wait: bool) -> Result<Lock> {
         let path = state.lock_path(session);
         create_dirs(path.parent().unwrap())?;
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -87,14 +100,15 @@ impl Lock {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .with_context(|| format!("cannot open the session lock {}", path.display()))?;
+        let lock = whole_file(libc::F_WRLCK);
         let arg = if wait {
-            FlockArg::LockExclusive
+            FcntlArg::F_SETLKW(&lock)
         } else {
-            FlockArg::LockExclusiveNonblock
+            FcntlArg::F_SETLK(&lock)
         };
-        let mut lock = match Flock::lock(file, arg) {
-            Ok(lock) => lock,
-            Err((mut file, Errno::EWOULDBLOCK)) => {
+        match fcntl(&file, arg) {
+            Ok(_) => {}
+            Err(Errno::EAGAIN | Errno::EACCES) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
@@ -112,19 +126,23 @@ impl Lock {
                 )
                 .into());
             }
-            Err((_, e)) => return Err(anyhow!("flock({}) => {e}", path.display())),
-        };
-        lock.set_len(0)?;
+            Err(e) => return Err(anyhow!("fcntl({}, F_SETLK) => {e}", path.display())),
+        }
+        file.set_len(0)?;
         let pid = std::process::id();
-        write!(lock, "account {account}, pid {pid}")?;
-        // Inherited across exec on purpose: the command holds its own lock.
-        nix::fcntl::fcntl(
-            &*lock,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        )
-        .with_context(|| format!("fcntl({}, F_SETFD, 0)", path.display()))?;
-        tracing::debug!("locked session {session} on fd {}", lock.as_raw_fd());
-        Ok(Lock { _held: lock })
+        write!(file, "account {account}, pid {pid}")?;
+        // Kept open across exec on purpose: closing it would drop the lock.
+        fcntl(&file, FcntlArg::F_SETFD(FdFlag::empty()))
+            .with_context(|| format!("fcntl({}, F_SETFD, 0)", path.display()))?;
+        tracing::debug!("locked session {session} on fd {}", file.as_raw_fd());
+        Ok(Lock { _file: file })
+    }
+
+    /// The account that last held the session's lock, as the lock file says.
+    pub fn last_account(state: &State, session: &str) -> Option<String> {
+        let text = std::fs::read_to_string(state.lock_path(session)).ok()?;
+        let account = text.strip_prefix("account ")?.split(',').next()?;
+        Some(account.to_owned())
     }
 
     /// Whether the session's lock is free now (nobody holds it).
@@ -132,7 +150,9 @@ impl Lock {
         let Ok(file) = File::open(state.lock_path(session)) else {
             return true;
         };
-        Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok()
+        let mut probe = whole_file(libc::F_WRLCK);
+        fcntl(&file, FcntlArg::F_GETLK(&mut probe)).is_ok()
+            && probe.l_type == libc::F_UNLCK as libc::c_short
     }
 }
 

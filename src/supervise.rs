@@ -142,7 +142,10 @@ pub fn transcript(shared: &Path, id: &str) -> Option<PathBuf> {
 /// whose last turn already is a limit is reported at once.
 pub fn watch(state: &State, shared: &Path, id: &str, json: bool) -> Result<()> {
     let live = session::find(state, id)?;
-    let account = live.as_ref().map_or("", |e| e.account.as_str()).to_owned();
+    let account = match &live {
+        Some(entry) => entry.account.clone(),
+        None => Lock::last_account(state, id).unwrap_or_default(),
+    };
     let running = || live.as_ref().is_some_and(Entry::is_live);
     let mut follower = Follower::default();
     loop {

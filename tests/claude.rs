@@ -7,52 +7,12 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
+use support::client::{claude, offline_env, setup, slug};
 use support::layout::{TestUser, stderr, stdout};
 use support::mock_api::{MockApi, Recorded};
 use support::modes::{MODES, Mode};
-
-/// The pinned client: `$CF_RUN_CLAUDE` (set by scripts/test.sh), else
-/// installed now. A client that cannot be installed fails the suite.
-fn claude() -> &'static str {
-    static BIN: OnceLock<String> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(bin) = std::env::var("CF_RUN_CLAUDE") {
-            return bin;
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-claude.sh");
-        let out = Command::new("bash").arg(script).output().unwrap();
-        assert!(
-            out.status.success(),
-            "cannot install Claude Code: {}",
-            stderr(&out)
-        );
-        stdout(&out).trim().to_owned()
-    })
-}
-
-/// A user with two accounts whose keys are KEY-compte1 and KEY-compte2, and a
-/// project dir to work in.
-fn setup() -> TestUser {
-    let user = TestUser::acquire();
-    user.standard_layout();
-    for account in ["compte1", "compte2"] {
-        let settings = format!("{{\"apiKeyHelper\": \"echo KEY-{account}\"}}\n");
-        user.write(&format!(".claude-{account}/settings.json"), &settings);
-    }
-    user.mkdir("proj");
-    user
-}
-
-/// Claude's name for a project dir under `projects/`.
-fn slug(dir: &Path) -> String {
-    let text = dir.to_str().unwrap();
-    text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
 
 /// `cf-run --mode M --account A -- claude ARGS -p PROMPT --output-format json` in ~/proj.
 fn claude_cmd(
@@ -65,14 +25,8 @@ fn claude_cmd(
     let mut cf = vec!["--mode", mode.name(), "--account", account, "--", claude()];
     cf.extend(args);
     cf.extend(["--output-format", "json"]);
-    let url = mock.base_url();
-    let env = [
-        ("ANTHROPIC_BASE_URL", url.as_str()),
-        ("DISABLE_TELEMETRY", "1"),
-        // Without it the client also asks the API for a session title.
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-    ];
-    let mut cmd = user.command(mode.bin(), &cf, &env);
+    let env = offline_env(mock);
+    let mut cmd = user.command(mode.bin(), &cf, &env.each());
     cmd.current_dir(user.path("proj"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

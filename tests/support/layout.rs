@@ -89,6 +89,8 @@ impl TestUser {
                 nix::unistd::User::from_name(&name).unwrap().unwrap()
             }
         };
+        // Whatever an earlier test left running as this user goes first.
+        let _ = Command::new("pkill").args(["-KILL", "-u", &name]).status();
         let home = user.dir.clone();
         fs::create_dir_all(&home).unwrap();
         for entry in fs::read_dir(&home).unwrap() {

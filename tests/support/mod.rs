@@ -1,3 +1,4 @@
+pub mod client;
 pub mod layout;
 pub mod mock_api;
 pub mod modes;

@@ -1,0 +1,536 @@
+//! Sessions for supervisors, as an unprivileged user: the per-session lock,
+//! `ps`, `stop`, `watch`, and `failover` with the real client and the mock API.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::client::{claude, offline_env, setup, slug};
+use support::layout::{TestUser, bins, stderr, stdout};
+use support::mock_api::MockApi;
+
+const ID: &str = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
+
+/// A user whose `claude` on PATH is a stand-in that runs `script`.
+fn with_fake_claude(script: &str) -> (TestUser, String) {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.write("bin/claude", &format!("#!/bin/sh\n{script}\n"));
+    std::fs::set_permissions(
+        user.path("bin/claude"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
+    (user, path)
+}
+
+fn cf(user: &TestUser, path: &str, args: &[&str]) -> Output {
+    user.run_env(&bins().plain, args, &[("PATH", path)])
+}
+
+fn spawn(user: &TestUser, path: &str, args: &[&str]) -> Child {
+    let mut cmd = user.command(&bins().plain, args, &[("PATH", path)]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+fn ps(user: &TestUser) -> Vec<Value> {
+    let out = user.run(&bins().plain, &["ps", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+/// Waits (bounded) until `ps` shows a session with `id`; returns its entry.
+fn wait_for_session(user: &TestUser, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(e) = ps(user).into_iter().find(|e| e["session"] == id) {
+            return e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "session {id} never showed in ps"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_second_launch_of_a_session_exits_75_naming_the_holder() {
+    let (user, path) = with_fake_claude("sleep 30");
+    let mut first = spawn(
+        &user,
+        &path,
+        &["--account", "compte1", "--session", ID, "--", "claude"],
+    );
+    let entry = wait_for_session(&user, ID);
+    let pid = entry["pid"].as_u64().unwrap();
+    assert_eq!(
+        pid,
+        u64::from(first.id()),
+        "cf-run exec'd in place: the command has its pid"
+    );
+    let forms: [&[&str]; 3] = [
+        &["--account", "compte2", "--session", ID, "--", "claude"],
+        &["--account", "compte2", "--", "claude", "--resume", ID],
+        &[
+            "--account",
+            "compte1",
+            "--",
+            "claude",
+            &format!("--session-id={ID}"),
+        ],
+    ];
+    for args in forms {
+        let out = cf(&user, &path, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "session {ID} is already running (account compte1, pid {pid})"
+            )),
+            "{err}"
+        );
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+#[test]
+fn wait_takes_the_lock_once_the_holder_ends() {
+    let (user, path) = with_fake_claude("sleep 1; echo done");
+    let mut first = spawn(
+        &user,
+        &path,
+        &["--account", "compte1", "--session", ID, "--", "claude"],
+    );
+    wait_for_session(&user, ID);
+    let start = Instant::now();
+    let second = cf(
+        &user,
+        &path,
+        &[
+            "--account",
+            "compte2",
+            "--session",
+            ID,
+            "--wait",
+            "--",
+            "claude",
+        ],
+    );
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert_eq!(stdout(&second), "done\n");
+    // It could only run once the first had finished.
+    assert!(
+        first.try_wait().unwrap().is_some(),
+        "the second ran while the first held the lock"
+    );
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    first.wait().unwrap();
+}
+
+#[test]
+fn a_session_id_that_is_not_a_uuid_is_a_usage_error() {
+    let (user, path) = with_fake_claude("true");
+    for bad in [
+        "../../etc/passwd",
+        "abc",
+        "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5",
+    ] {
+        let out = cf(
+            &user,
+            &path,
+            &["--account", "compte1", "--session", bad, "--", "claude"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("a session id is a UUID"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !user.path(".local/state/cf-run").exists(),
+        "a refused launch wrote state"
+    );
+}
+
+#[test]
+fn ps_lists_live_sessions_and_forgets_dead_ones() {
+    let (user, path) = with_fake_claude("sleep 30");
+    let mut a = spawn(
+        &user,
+        &path,
+        &["--account", "compte1", "--session", ID, "--", "claude"],
+    );
+    let mut b = spawn(
+        &user,
+        &path,
+        &["--mode", "symlink", "--account", "compte2", "--", "claude"],
+    );
+    wait_for_session(&user, ID);
+    let start = Instant::now();
+    let entries = loop {
+        let entries = ps(&user);
+        if entries.len() == 2 || start.elapsed() > Duration::from_secs(10) {
+            break entries;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for e in &entries {
+        let mut keys: Vec<_> = e.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["account", "cwd", "mode", "pid", "session", "started"],
+            "{e}"
+        );
+        assert_eq!(e["cwd"], user.home.to_str().unwrap());
+        let started = e["started"].as_str().unwrap();
+        assert!(
+            started.parse::<jiff::Timestamp>().is_ok(),
+            "started is not RFC 3339: {started}"
+        );
+    }
+    let by_account = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e["account"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_account("compte1")["session"], ID);
+    assert_eq!(by_account("compte1")["mode"], "userns");
+    assert_eq!(by_account("compte2")["session"], Value::Null);
+    assert_eq!(by_account("compte2")["mode"], "symlink");
+    let text = stdout(&user.run(&bins().plain, &["ps"]));
+    assert!(text.contains("compte1") && text.contains(ID), "{text}");
+
+    // SIGKILL: the lock is free at once and ps forgets the entry (and its file).
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let left = ps(&user);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["account"], "compte2");
+    let registry = user.path(".local/state/cf-run/sessions");
+    assert_eq!(
+        std::fs::read_dir(&registry).unwrap().count(),
+        1,
+        "the dead entry's file stayed"
+    );
+    let again = cf(
+        &user,
+        &path,
+        &["--account", "compte2", "--session", ID, "--", "true"],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    b.kill().unwrap();
+    b.wait().unwrap();
+}
+
+#[test]
+fn ps_ignores_an_entry_whose_pid_was_reused() {
+    let (user, _) = with_fake_claude("true");
+    // A live pid (this test's) with another start time: a reused pid.
+    let pid = std::process::id();
+    let forged = format!(
+        "{{\"pid\":{pid},\"account\":\"compte1\",\"session\":null,\"cwd\":\"/\",\"started\":\"2026-01-01T00:00:00Z\",\"mode\":\"userns\",\"start_ticks\":1}}"
+    );
+    let file = user.write(&format!(".local/state/cf-run/sessions/{pid}.json"), &forged);
+    assert_eq!(ps(&user), Vec::<Value>::new());
+    assert!(!file.exists(), "the stale entry was not cleaned up");
+}
+
+#[test]
+fn stop_ends_the_session_and_frees_its_lock() {
+    let (user, path) = with_fake_claude("sleep 30");
+    let mut session = spawn(
+        &user,
+        &path,
+        &["--account", "compte1", "--session", ID, "--", "claude"],
+    );
+    wait_for_session(&user, ID);
+    let out = user.run(&bins().plain, &["stop", "--session", ID]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        session.wait().unwrap().signal(),
+        Some(15),
+        "not ended by SIGTERM"
+    );
+    assert!(ps(&user).is_empty());
+    let again = user.run(&bins().plain, &["stop", "--session", ID]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains(&format!("no live session {ID}")),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn stop_kills_a_session_that_ignores_sigterm() {
+    let (user, path) = with_fake_claude("trap '' TERM; sleep 30 & wait; sleep 30");
+    let mut session = spawn(
+        &user,
+        &path,
+        &["--account", "compte1", "--session", ID, "--", "claude"],
+    );
+    wait_for_session(&user, ID);
+    std::thread::sleep(Duration::from_millis(100)); // let the shell install its trap
+    let start = Instant::now();
+    let out = user.run(
+        &bins().plain,
+        &["stop", "--session", ID, "--timeout", "0.5"],
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        session.wait().unwrap().signal(),
+        Some(9),
+        "not ended by SIGKILL"
+    );
+    // The shell's `sleep` child lives on, but the lock was the shell's own.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    let again = cf(
+        &user,
+        &path,
+        &["--account", "compte2", "--session", ID, "--", "true"],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+}
+
+/// A transcript line recording a usage limit, as Claude Code 2.1 writes it.
+fn limit_line(text: &str) -> String {
+    format!(
+        "{{\"type\":\"assistant\",\"isApiErrorMessage\":true,\"error\":\"rate_limit\",\"apiErrorStatus\":429,\
+         \"timestamp\":\"2026-11-25T10:00:00.000Z\",\"message\":{{\"model\":\"<synthetic>\",\"content\":[{{\"type\":\"text\",\"text\":\"{text}\"}}]}}}}"
+    )
+}
+
+#[test]
+fn watch_reports_the_limit_an_interactive_session_hits() {
+    // The stand-in writes a turn, then, a moment later, a limit, as Claude would.
+    let (user, path) = with_fake_claude("sleep 30");
+    let dir = user.mkdir(&format!(".claude-projects-shared/{}", slug(&user.home)));
+    let transcript = dir.join(format!("{ID}.jsonl"));
+    user.write(
+        "turn.jsonl",
+        "{\"type\":\"user\",\"message\":{\"content\":\"hi\"}}\n",
+    );
+    user.write(
+        "limit.jsonl",
+        &format!(
+            "{}\n",
+            limit_line("You've hit your session limit · resets 3pm (UTC)")
+        ),
+    );
+    let t = transcript.display();
+    let script = format!("cat ~/turn.jsonl > {t}; sleep 1; cat ~/limit.jsonl >> {t}; sleep 30");
+    let mut session = spawn(
+        &user,
+        &path,
+        &[
+            "--account",
+            "compte2",
+            "--session",
+            ID,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    if let Some(status) = session.try_wait().unwrap() {
+        panic!(
+            "the session ended early ({status}): {}",
+            stderr(&session.wait_with_output().unwrap())
+        );
+    }
+    wait_for_session(&user, ID);
+    let out = user.run(&bins().plain, &["watch", "--session", ID, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let event: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(event["account"], "compte2");
+    assert_eq!(event["session"], ID);
+    assert_eq!(event["time"], "2026-11-25T10:00:00.000Z");
+    assert_eq!(
+        event["text"],
+        "You've hit your session limit · resets 3pm (UTC)"
+    );
+    let plain = stdout(&user.run(&bins().plain, &["watch", "--session", ID]));
+    assert!(
+        plain.starts_with(&format!("usage limit: account compte2, session {ID}")),
+        "{plain}"
+    );
+    session.kill().unwrap();
+    session.wait().unwrap();
+}
+
+#[test]
+fn watch_exits_3_when_the_session_ends_first() {
+    let (user, path) = with_fake_claude("sleep 1");
+    let mut session = spawn(
+        &user,
+        &path,
+        &["--account", "compte1", "--session", ID, "--", "claude"],
+    );
+    wait_for_session(&user, ID);
+    let out = user.run(&bins().plain, &["watch", "--session", ID]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ended"), "{}", stderr(&out));
+    session.wait().unwrap();
+}
+
+/// A user whose `claude` on PATH is the real client.
+fn with_real_claude() -> (TestUser, String) {
+    let user = setup();
+    user.mkdir("bin");
+    std::os::unix::fs::symlink(claude(), user.path("bin/claude")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
+    (user, path)
+}
+
+#[test]
+fn watch_reports_a_limit_the_real_client_recorded() {
+    let (user, path) = with_real_claude();
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    let env = offline_env(&mock);
+    let mut env = env.each();
+    env.push(("PATH", &path));
+    let args = [
+        "--account",
+        "compte1",
+        "--",
+        "claude",
+        "-p",
+        "hello",
+        "--session-id",
+        ID,
+        "--output-format",
+        "json",
+    ];
+    let mut cmd = user.command(&bins().plain, &args, &env);
+    let out = cmd.current_dir(user.path("proj")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // The session has ended, standing at its limit: watch says so at once.
+    let out = user.run(&bins().plain, &["watch", "--session", ID, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let event: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (event["account"].as_str(), event["session"].as_str()),
+        (Some("compte1"), Some(ID))
+    );
+    assert!(event["text"].as_str().unwrap().contains("429"), "{event}");
+}
+
+fn failover(user: &TestUser, path: &str, mock: &MockApi, args: &[&str]) -> Output {
+    let env = offline_env(mock);
+    let mut env = env.each();
+    env.push(("PATH", path));
+    let mut all = vec!["failover"];
+    all.extend(args);
+    let mut cmd = user.command(&bins().plain, &all, &env);
+    cmd.current_dir(user.path("proj"));
+    cmd.output().unwrap()
+}
+
+#[test]
+fn failover_finishes_the_task_on_the_next_account_in_one_session() {
+    let (user, path) = with_real_claude();
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    let out = failover(&user, &path, &mock, &["--", "the original task"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(result["is_error"], false, "{result}");
+    let id = result["session_id"].as_str().unwrap();
+    let requests = mock.messages_requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0].key(), Some("KEY-compte1"));
+    assert_eq!(requests[1].key(), Some("KEY-compte2"));
+    assert!(
+        requests.iter().all(|r| r.session_id() == Some(id)),
+        "the task changed session"
+    );
+    assert!(requests[1].raw_body.contains("the original task"));
+    assert!(
+        requests[1]
+            .raw_body
+            .contains("Continue the task from where it stopped.")
+    );
+    assert!(
+        stderr(&out).contains("account compte1 hit its usage limit"),
+        "{}",
+        stderr(&out)
+    );
+
+    // compte1 is remembered as cooling down: the next task starts on compte2.
+    let limits: Value = serde_json::from_slice(
+        &std::fs::read(user.path(".local/state/cf-run/limits.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(limits["compte1"].is_string(), "{limits}");
+    mock.clear_requests();
+    let out = failover(&user, &path, &mock, &["--", "a second task"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let requests = mock.messages_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].key(), Some("KEY-compte2"));
+}
+
+#[test]
+fn failover_exits_75_when_every_account_is_limited() {
+    let (user, path) = with_real_claude();
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    mock.rate_limit_key("KEY-compte2");
+    let out = failover(
+        &user,
+        &path,
+        &mock,
+        &["--accounts", "compte2,compte1", "--", "a task"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains("every account is at its usage limit: compte2 until ")
+            && err.contains(", compte1 until "),
+        "{err}"
+    );
+    let keys: Vec<_> = mock
+        .messages_requests()
+        .iter()
+        .map(|r| r.key().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        ["KEY-compte2", "KEY-compte1"],
+        "--accounts order not kept"
+    );
+    // Both cooling down: the next run asks nobody.
+    mock.clear_requests();
+    let out = failover(&user, &path, &mock, &["--", "another"]);
+    assert_eq!(out.status.code(), Some(75));
+    assert!(mock.messages_requests().is_empty());
+}
+
+#[test]
+fn failover_passes_other_failures_through() {
+    let (user, path) = with_real_claude();
+    let mock = MockApi::start();
+    // A resume of a session that does not exist: claude exits 1, no limit involved.
+    let out = failover(&user, &path, &mock, &["--", "task", "--resume", ID]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!user.path(".local/state/cf-run/limits.json").exists());
+    assert!(Path::new(claude()).exists());
+}
