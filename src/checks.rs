@@ -24,12 +24,13 @@ pub fn verify(check: &Check, uid: Uid) -> Result<()> {
             ),
             Entry::Other => bail!("{what} {} is not a directory", path.display()),
         },
-        Check::HidesNoTranscript { path, shared } => hides_no_transcript(path, shared),
+        Check::HidesNothing { path, shared } => hides_nothing(path, shared),
     }
 }
 
-/// A `projects` entry may be covered or replaced only when that hides nothing.
-fn hides_no_transcript(path: &Path, shared: &Path) -> Result<()> {
+/// An entry of the account (`projects`, a `[share]` name) may be covered or
+/// replaced only when that hides nothing.
+fn hides_nothing(path: &Path, shared: &Path) -> Result<()> {
     match resolve::entry(path)? {
         Entry::Missing => Ok(()),
         Entry::Dir(fd, _) => {
@@ -39,7 +40,7 @@ fn hides_no_transcript(path: &Path, shared: &Path) -> Result<()> {
             let (transcripts, files) = resolve::count_files(path);
             bail!(
                 "{} holds {transcripts} transcripts ({files} files) that the shared dir {} would hide; \
-                 cf-run never hides a transcript: merge them into the shared dir first \
+                 cf-run never hides a transcript or any file: merge them into the shared dir first \
                  (cf-run init, or move them by hand), then leave {0} empty",
                 path.display(),
                 shared.display()

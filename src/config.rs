@@ -30,7 +30,33 @@ pub struct Config {
     pub setuid: bool,
     /// In the order written: the failover order.
     pub accounts: Vec<Account>,
+    /// Further dirs under `~/.claude/` shared by every account, from `[share]`.
+    pub share: Vec<Share>,
 }
+
+/// A dir under `~/.claude/` that every account sees the same: `projects`
+/// (from `shared_projects`) or an entry of `[share]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// Its name under `~/.claude/`.
+    pub name: String,
+    /// The real dir bound there.
+    pub dir: PathBuf,
+}
+
+/// What `[share]` may name: directories Claude keeps per session or per user
+/// that a resume on another account wants. Never files: binding a file over
+/// Claude's breaks its atomic writes.
+pub const SHAREABLE: [&str; 8] = [
+    "file-history",
+    "plans",
+    "tasks",
+    "todos",
+    "agents",
+    "commands",
+    "skills",
+    "plugins",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +67,8 @@ struct Raw {
     #[serde(default)]
     setuid: bool,
     accounts: IndexMap<String, RawAccount>,
+    #[serde(default)]
+    share: IndexMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -103,9 +131,34 @@ impl Config {
             mode: raw.mode,
             setuid: raw.setuid,
             accounts,
+            share: raw
+                .share
+                .into_iter()
+                .map(|(name, dir)| {
+                    if !SHAREABLE.contains(&name.as_str()) {
+                        bail!(
+                            "[share] {name:?} cannot be shared; allowed: {} (projects has its own key, shared_projects)",
+                            SHAREABLE.join(", ")
+                        );
+                    }
+                    let dir = expand(&dir, home).with_context(|| format!("share.{name}"))?;
+                    Ok(Share { name, dir })
+                })
+                .collect::<Result<_>>()?,
         };
         config.check_disjoint()?;
         Ok(config)
+    }
+
+    /// Every shared dir, `projects` first.
+    pub fn shares(&self) -> Vec<Share> {
+        let projects = Share {
+            name: "projects".into(),
+            dir: self.shared.clone(),
+        };
+        std::iter::once(projects)
+            .chain(self.share.iter().cloned())
+            .collect()
     }
 
     /// The account called `name`, or an error listing the known ones.
@@ -131,6 +184,11 @@ impl Config {
             .map(|a| (format!("account {:?}'s dir", a.name), a.dir.as_path()))
             .collect();
         dirs.push(("shared_projects".into(), &self.shared));
+        dirs.extend(
+            self.share
+                .iter()
+                .map(|s| (format!("share.{}", s.name), s.dir.as_path())),
+        );
         dirs.push(("the mount target ~/.claude".into(), &self.target));
         for (i, (a_name, a)) in dirs.iter().enumerate() {
             for (b_name, b) in &dirs[i + 1..] {
@@ -299,6 +357,46 @@ dir = "/srv/claude//alpha/"
             let e = err(&text);
             assert!(e.contains(want), "{a} {b} {shared}: {e}");
         }
+    }
+
+    #[test]
+    fn reads_the_share_table_and_refuses_other_names() {
+        let c = parse(&format!(
+            "{GOOD}\n[share]\nplans = \"~/sh/plans\"\nfile-history = \"/srv/fh\"\n"
+        ))
+        .unwrap();
+        let names: Vec<_> = c.shares().into_iter().map(|s| (s.name, s.dir)).collect();
+        assert_eq!(
+            names,
+            [
+                (
+                    "projects".into(),
+                    PathBuf::from("/home/u/.claude-projects-shared")
+                ),
+                ("plans".into(), PathBuf::from("/home/u/sh/plans")),
+                ("file-history".into(), PathBuf::from("/srv/fh")),
+            ]
+        );
+        for bad in ["projects", "sessions", ".credentials.json", "../x"] {
+            let e = err(&format!("{GOOD}\n[share]\n\"{bad}\" = \"~/x\"\n"));
+            assert!(
+                e.contains("cannot be shared") && e.contains("file-history, plans"),
+                "{bad}: {e}"
+            );
+        }
+        let e = err(&format!(
+            "{GOOD}\n[share]\nplans = \"~/.claude-zeta/plans\"\n"
+        ));
+        assert!(
+            e.contains("share.plans") && e.contains("inside account"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{GOOD}\n[share]\nplans = \"~/.claude-projects-shared\"\n"
+        ));
+        assert!(e.contains("same directory"), "{e}");
+        let e = err(&format!("{GOOD}\n[share]\nplans = \"plans\"\n"));
+        assert!(e.contains("share.plans") && e.contains("relative"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::plan::{Action, Plan};
 use crate::session::{self, Entry, Lock};
-use crate::{checks, exec, mounts, namespace, symlink};
+use crate::{checks, exec, mounts, namespace, resolve, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
     let uid = plan.uid;
@@ -37,6 +37,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::Bind { src, dst } => mounts::bind(src, dst, uid, &privilege)?,
             Action::Cover { dir } => mounts::cover(dir, uid, &privilege)?,
             Action::Link { link, to } => symlink::link(link, to, uid)?,
+            Action::MakeDir { path } => resolve::make_dirs(path, uid)?,
         }
     }
     // 3b. The registry entry `cf-run ps` reads.

@@ -27,8 +27,8 @@ pub enum Check {
     /// Absent, or a real directory owned by the user.
     OwnedDirOrAbsent { path: PathBuf, what: String },
     /// Absent, empty, or a symlink to the shared dir: mounting over it or
-    /// replacing it hides no transcript.
-    HidesNoTranscript { path: PathBuf, shared: PathBuf },
+    /// replacing it hides no transcript nor any other file.
+    HidesNothing { path: PathBuf, shared: PathBuf },
 }
 
 /// One change, in order.
@@ -41,6 +41,8 @@ pub enum Action {
     Cover { dir: PathBuf },
     /// Make `link` a symlink to `to`, replacing an empty directory.
     Link { link: PathBuf, to: PathBuf },
+    /// Create the directory `path` (and missing parents, mode 0700) if absent.
+    MakeDir { path: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,51 +87,65 @@ impl Plan {
         (mode, reason): (Mode, String),
     ) -> Result<Plan> {
         let account = config.account(&request.account)?.clone();
-        let projects = account.dir.join("projects");
-        let owned = |path: &PathBuf, what: String| Check::OwnedDir {
-            path: path.clone(),
-            what,
-        };
-        let hides_nothing = |path: PathBuf| Check::HidesNoTranscript {
-            path,
-            shared: config.shared.clone(),
-        };
-        let mut checks = vec![
-            owned(&account.dir, format!("account {:?}'s dir", account.name)),
-            owned(&config.shared, "the shared projects dir".into()),
-            hides_nothing(projects.clone()),
-        ];
-        let (actions, config_dir) = if mode.namespaced() {
+        let shares = config.shares();
+        let mut checks = vec![Check::OwnedDir {
+            path: account.dir.clone(),
+            what: format!("account {:?}'s dir", account.name),
+        }];
+        let mut actions = vec![];
+        for share in &shares {
+            // The shared projects dir must exist; a [share] dir is made on first use.
+            checks.push(if share.name == "projects" {
+                Check::OwnedDir {
+                    path: share.dir.clone(),
+                    what: "the shared projects dir".into(),
+                }
+            } else {
+                actions.push(Action::MakeDir {
+                    path: share.dir.clone(),
+                });
+                Check::OwnedDirOrAbsent {
+                    path: share.dir.clone(),
+                    what: format!("the shared {} dir", share.name),
+                }
+            });
+            checks.push(Check::HidesNothing {
+                path: account.dir.join(&share.name),
+                shared: share.dir.clone(),
+            });
+        }
+        let config_dir = if mode.namespaced() {
             let others = config.accounts.iter().filter(|a| a.name != account.name);
             checks.push(Check::OwnedDirOrAbsent {
                 path: config.target.clone(),
                 what: "the mount target".into(),
             });
-            checks.push(hides_nothing(config.target.join("projects")));
+            checks.extend(shares.iter().map(|s| Check::HidesNothing {
+                path: config.target.join(&s.name),
+                shared: s.dir.clone(),
+            }));
             checks.extend(others.clone().map(|a| Check::OwnedDirOrAbsent {
                 path: a.dir.clone(),
                 what: format!("account {:?}'s dir", a.name),
             }));
-            // The shared dir goes over the account's own `projects` first, so the
-            // recursive bind of the account dir carries it to ~/.claude/projects.
-            let mut actions = vec![
-                Action::Bind {
-                    src: config.shared.clone(),
-                    dst: projects,
-                },
-                Action::Bind {
-                    src: account.dir.clone(),
-                    dst: config.target.clone(),
-                },
-            ];
+            // The shared dirs go over the account's own entries first, so the
+            // recursive bind of the account dir carries them to ~/.claude/NAME.
+            actions.extend(shares.iter().map(|s| Action::Bind {
+                src: s.dir.clone(),
+                dst: account.dir.join(&s.name),
+            }));
+            actions.push(Action::Bind {
+                src: account.dir.clone(),
+                dst: config.target.clone(),
+            });
             actions.extend(others.map(|a| Action::Cover { dir: a.dir.clone() }));
-            (actions, config.target.clone())
+            config.target.clone()
         } else {
-            let link = Action::Link {
-                link: projects,
-                to: config.shared.clone(),
-            };
-            (vec![link], account.dir.clone())
+            actions.extend(shares.iter().map(|s| Action::Link {
+                link: account.dir.join(&s.name),
+                to: s.dir.clone(),
+            }));
+            account.dir.clone()
         };
         let command = if request.command.is_empty() {
             vec!["claude".into()]
@@ -166,9 +182,9 @@ impl fmt::Display for Check {
                 "{} is absent or a directory you own ({what})",
                 path.display()
             ),
-            Check::HidesNoTranscript { path, shared } => write!(
+            Check::HidesNothing { path, shared } => write!(
                 f,
-                "{} is absent, empty or a symlink to {} (no transcript gets hidden)",
+                "{} is absent, empty or a symlink to {} (nothing gets hidden)",
                 path.display(),
                 shared.display()
             ),
@@ -190,6 +206,9 @@ impl fmt::Display for Action {
                 "cover {} with an empty read-only tmpfs (nosuid, nodev, noexec)",
                 dir.display()
             ),
+            Action::MakeDir { path } => {
+                write!(f, "create {} (mode 0700) if missing", path.display())
+            }
             Action::Link { link, to } => write!(
                 f,
                 "symlink {} -> {} (an empty directory there is replaced)",
@@ -230,15 +249,11 @@ impl fmt::Display for Plan {
             writeln!(f, "check: {check}")?;
         }
         for action in &self.actions {
-            writeln!(
-                f,
-                "{}: {action}",
-                if self.mode.namespaced() {
-                    "mount"
-                } else {
-                    "change"
-                }
-            )?;
+            let kind = match action {
+                Action::Bind { .. } | Action::Cover { .. } => "mount",
+                Action::Link { .. } | Action::MakeDir { .. } => "change",
+            };
+            writeln!(f, "{kind}: {action}")?;
         }
         for (name, value) in &self.env {
             writeln!(f, "env: {name}={}", value.display())?;
@@ -357,7 +372,7 @@ dir = "/srv/three"
             .map(|c| match c {
                 Check::OwnedDir { path, .. }
                 | Check::OwnedDirOrAbsent { path, .. }
-                | Check::HidesNoTranscript { path, .. } => path.to_str().unwrap(),
+                | Check::HidesNothing { path, .. } => path.to_str().unwrap(),
             })
             .collect();
         assert_eq!(
@@ -410,6 +425,46 @@ dir = "/srv/three"
         assert!(p.to_string().contains(
             "lock: session 00000000-0000-0000-0000-000000000000, /home/u/.local/state/cf-run/locks/"
         ));
+    }
+
+    #[test]
+    fn shared_dirs_are_made_and_bound_before_the_account() {
+        let text = "shared_projects = \"~/shared\"\n[accounts.one]\ndir = \"~/one\"\n[share]\nplans = \"~/sh/plans\"\n";
+        let config = Config::parse(text, Path::new("/home/u")).unwrap();
+        let build = |mode| {
+            Plan::build(&config, request("one", &[]), &user(), (mode, String::new())).unwrap()
+        };
+        assert_eq!(
+            build(Mode::Userns).actions,
+            [
+                Action::MakeDir {
+                    path: "/home/u/sh/plans".into()
+                },
+                bind("/home/u/shared", "/home/u/one/projects"),
+                bind("/home/u/sh/plans", "/home/u/one/plans"),
+                bind("/home/u/one", "/home/u/.claude"),
+            ]
+        );
+        assert_eq!(
+            build(Mode::Symlink).actions,
+            [
+                Action::MakeDir {
+                    path: "/home/u/sh/plans".into()
+                },
+                Action::Link {
+                    link: "/home/u/one/projects".into(),
+                    to: "/home/u/shared".into()
+                },
+                Action::Link {
+                    link: "/home/u/one/plans".into(),
+                    to: "/home/u/sh/plans".into()
+                },
+            ]
+        );
+        assert!(build(Mode::Userns).checks.contains(&Check::HidesNothing {
+            path: "/home/u/.claude/plans".into(),
+            shared: "/home/u/sh/plans".into()
+        }));
     }
 
     #[test]

@@ -103,6 +103,24 @@ pub fn open_or_create_dir(parent: BorrowedFd, name: &OsStr) -> Result<OwnedFd, E
     }
 }
 
+/// Creates `path` and any missing parents (mode 0700) without following
+/// symlinks; every existing component it passes through must be a directory,
+/// and the last one must be the user's.
+pub fn make_dirs(path: &Path, uid: Uid) -> Result<()> {
+    let mut dir = open_at(AT_FDCWD, Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| refused(Path::new("/"), e))?;
+    let mut walked = PathBuf::from("/");
+    for name in path.components().skip(1) {
+        walked.push(name);
+        dir = open_or_create_dir(dir.as_fd(), name.as_os_str()).map_err(|e| match e {
+            Errno::ELOOP | Errno::ENOTDIR => refused(&walked, Errno::ELOOP),
+            e => anyhow!("mkdir({}) => {e}", walked.display()),
+        })?;
+    }
+    let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+    check_owner(path, &st, uid, "shared dir")
+}
+
 /// Whether the directory open at `dir` has no entries.
 pub fn is_empty_dir(dir: BorrowedFd) -> Result<bool, Errno> {
     let mut listing = nix::dir::Dir::openat(
