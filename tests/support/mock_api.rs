@@ -4,7 +4,7 @@
 #![allow(dead_code)] // not every test uses every helper
 
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,6 +72,8 @@ pub struct MockApi {
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
     reply: Mutex<String>,
+    /// Tool calls to answer with, one per request, before text replies resume.
+    tool_uses: Mutex<VecDeque<(String, Value)>>,
     limited: Mutex<HashSet<String>>,
     stop: AtomicBool,
     next_id: AtomicU64,
@@ -92,6 +94,7 @@ impl MockApi {
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
             reply: Mutex::new(DEFAULT_REPLY.to_string()),
+            tool_uses: Mutex::new(VecDeque::new()),
             limited: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
@@ -116,6 +119,12 @@ impl MockApi {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Answers the next Messages request with a call of the tool `name` with
+    /// `input` (stop reason `tool_use`); text replies resume after it.
+    pub fn push_tool_use(&self, name: impl Into<String>, input: Value) {
+        lock(&self.shared.tool_uses).push_back((name.into(), input));
     }
 
     /// Text of every later assistant reply.
@@ -404,8 +413,11 @@ fn respond(rec: &Recorded, shared: &Shared) -> Response {
     let mut resp = if limited {
         rate_limited()
     } else if rec.method == "POST" && rec.path == "/v1/messages" {
-        let reply = lock(&shared.reply).clone();
-        message(rec, n, &reply)
+        let block = match lock(&shared.tool_uses).pop_front() {
+            Some((name, input)) => Block::ToolUse(name, input),
+            None => Block::Text(lock(&shared.reply).clone()),
+        };
+        message(rec, n, &block)
     } else {
         let msg = format!("mock API: no route for {} {}", rec.method, rec.path);
         Response::json(
@@ -445,20 +457,44 @@ fn rate_limited() -> Response {
     resp
 }
 
-/// An assistant message with `text`: SSE when the request streams, else JSON.
-fn message(rec: &Recorded, n: u64, text: &str) -> Response {
+/// The one content block of a reply.
+enum Block {
+    Text(String),
+    /// A tool call: the tool's name and its input.
+    ToolUse(String, Value),
+}
+
+/// An assistant message with one block: SSE when the request streams, else JSON.
+fn message(rec: &Recorded, n: u64, block: &Block) -> Response {
     let model = rec.body["model"].as_str().unwrap_or("claude-mock");
     let id = format!("msg_mock_{n}");
     // Rough token counts; the client only displays them.
     let input_tokens = rec.raw_body.len() / 4 + 1;
-    let output_tokens = text.split_whitespace().count() + 1;
+    let (full, start, delta, stop_reason) = match block {
+        Block::Text(text) => (
+            json!({"type": "text", "text": text}),
+            json!({"type": "text", "text": ""}),
+            json!({"type": "text_delta", "text": text}),
+            "end_turn",
+        ),
+        Block::ToolUse(name, input) => {
+            let tool_id = format!("toolu_mock_{n}");
+            (
+                json!({"type": "tool_use", "id": tool_id, "name": name, "input": input}),
+                json!({"type": "tool_use", "id": tool_id, "name": name, "input": {}}),
+                json!({"type": "input_json_delta", "partial_json": input.to_string()}),
+                "tool_use",
+            )
+        }
+    };
+    let output_tokens = full.to_string().len() / 4 + 1;
     if !rec.is_stream() {
         return Response::json(
             200,
             json!({
                 "id": id, "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn", "stop_sequence": null,
+                "content": [full],
+                "stop_reason": stop_reason, "stop_sequence": null,
                 "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
             }),
         );
@@ -474,13 +510,11 @@ fn message(rec: &Recorded, n: u64, text: &str) -> Response {
         ),
         (
             "content_block_start",
-            json!({"type": "content_block_start", "index": 0,
-                   "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": start}),
         ),
         (
             "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0,
-                   "delta": {"type": "text_delta", "text": text}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": delta}),
         ),
         (
             "content_block_stop",
@@ -489,7 +523,7 @@ fn message(rec: &Recorded, n: u64, text: &str) -> Response {
         (
             "message_delta",
             json!({"type": "message_delta",
-                   "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                   "delta": {"stop_reason": stop_reason, "stop_sequence": null},
                    "usage": {"output_tokens": output_tokens}}),
         ),
         ("message_stop", json!({"type": "message_stop"})),
