@@ -8,12 +8,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 [[ $(id -u) == 0 ]] || { echo "scripts/test.sh: run as root (sudo scripts/test.sh)" >&2; exit 1; }
 
-# setpriv (util-linux), setcap (libcap2-bin), useradd (passwd), npm for the client.
+# setpriv (util-linux), setcap (libcap2-bin), useradd (passwd), npm for the client,
+# unshare (util-linux) for the policy tests.
 need=()
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v setcap >/dev/null || need+=(libcap2-bin)
 command -v useradd >/dev/null || need+=(passwd)
 command -v npm >/dev/null || need+=(npm)
+# The adversarial suite builds small C helpers and traces cf-run.
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v strace >/dev/null || need+=(strace)
+command -v pkill >/dev/null || need+=(procps)
 if ((${#need[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi

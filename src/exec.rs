@@ -10,9 +10,34 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 
 use crate::exit::Exit;
+use crate::sys;
 
 fn cstring(bytes: Vec<u8>) -> Result<CString> {
     CString::new(bytes).context("an argument or variable contains a NUL byte")
+}
+
+/// The caller's environment. A binary with file capabilities runs in
+/// secure-execution mode, where glibc drops TMPDIR, LOCALDOMAIN and the like
+/// from it; the command runs unprivileged, so it gets them back, as they were
+/// at exec, from /proc/self/environ.
+fn environment() -> Vec<(OsString, OsString)> {
+    let original = sys::secure_exec()
+        .then(|| std::fs::read("/proc/self/environ").ok())
+        .flatten();
+    match original {
+        Some(bytes) => bytes
+            .split(|&b| b == 0)
+            .filter_map(|pair| {
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                let (name, value) = (&pair[..eq], &pair[eq + 1..]);
+                Some((
+                    OsStr::from_bytes(name).to_owned(),
+                    OsStr::from_bytes(value).to_owned(),
+                ))
+            })
+            .collect(),
+        None => std::env::vars_os().collect(),
+    }
 }
 
 /// Execs `command` (searched in `$PATH`) with the current environment plus `env`.
@@ -22,7 +47,7 @@ pub fn exec(command: &[OsString], env: &[(&str, PathBuf)]) -> Result<Infallible>
         .map(|a| cstring(a.as_bytes().to_vec()))
         .collect::<Result<Vec<_>>>()?;
     let ours = |name: &OsStr| env.iter().any(|(n, _)| OsStr::new(n) == name);
-    let inherited = std::env::vars_os().filter(|(name, _)| !ours(name));
+    let inherited = environment().into_iter().filter(|(name, _)| !ours(name));
     let set = env
         .iter()
         .map(|(n, v)| (OsString::from(n), v.clone().into_os_string()));

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
@@ -34,7 +34,7 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs
     for name in &accounts {
         config.account(name)?;
     }
-    let state = State::of(&user.home);
+    let state = State::of(user);
     let mut limits = Limits::load(&state)?;
     let now = Timestamp::now();
     let session = uuid::Uuid::new_v4().to_string();
@@ -223,26 +223,19 @@ fn parse_clock(clock: &str) -> Option<civil::Time> {
 struct Limits(BTreeMap<String, Timestamp>);
 
 impl Limits {
-    fn path(state: &State) -> PathBuf {
-        state.dir.join("limits.json")
-    }
+    const FILE: &str = "limits.json";
 
     fn load(state: &State) -> Result<Self> {
-        match std::fs::read(Self::path(state)) {
-            Ok(bytes) => Ok(Self(serde_json::from_slice(&bytes).unwrap_or_default())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => {
-                Err(e).with_context(|| format!("cannot read {}", Self::path(state).display()))
-            }
-        }
+        let bytes = state.read(Self::FILE)?;
+        Ok(Self(
+            bytes
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default(),
+        ))
     }
 
     fn save(&self, state: &State) -> Result<()> {
-        let path = Self::path(state);
-        std::fs::create_dir_all(&state.dir)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.0)?)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+        state.write(Self::FILE, &serde_json::to_vec_pretty(&self.0)?)
     }
 
     /// Until when `account` is cooling down, if it still is at `now`.

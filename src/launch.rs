@@ -44,6 +44,8 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     let mode = plan.mode.to_string();
     let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode)?;
     session::register(&plan.state, &entry)?;
+    // 3c. Privileged mode: a user namespace of the session's own.
+    namespace::seal(plan.mode, uid, plan.gid, &privilege)?;
     // 4. Nothing privileged survives into the command.
     namespace::drop_privileges(plan.no_new_privs)?;
     // 5. The command takes cf-run's place.

@@ -46,10 +46,25 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cf-run: {e:#}");
+            eprintln!("cf-run: {}", printable(&format!("{e:#}")));
             ExitCode::from(exit::status_of(&e))
         }
     }
+}
+
+/// `text` with control characters escaped (newlines kept): paths, link
+/// targets and registry fields may come from elsewhere, and must not drive
+/// the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text.into();
+    }
+    let escape = |c: char| match c {
+        '\n' => c.to_string(),
+        c if c.is_control() => c.escape_default().to_string(),
+        c => c.to_string(),
+    };
+    text.chars().map(escape).collect::<String>().into()
 }
 
 /// Silent unless asked: `-v`, or a filter in `RUST_LOG`.
@@ -69,7 +84,7 @@ fn init_logging(verbose: bool) {
 
 fn run(cli: &Cli) -> Result<()> {
     let user = User::invoking()?;
-    let state = State::of(&user.home);
+    let state = State::of(&user);
     match &cli.command {
         None => launch(cli, &cli.launch, &user),
         Some(Command::Ps(args)) => supervise::ps(&state, args.json),
@@ -113,7 +128,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     let plan = Plan::build(&config, request, user, mode)?;
     tracing::debug!("plan:\n{plan}");
     if args.dry_run {
-        print!("{plan}");
+        print!("{}", printable(&plan.to_string()));
         return Ok(());
     }
     if plan.mode == Mode::Symlink && choice == mode::ModeChoice::Auto {

@@ -32,12 +32,19 @@ impl Privilege {
         if !self.raise {
             return f();
         }
-        caps::raise(None, CapSet::Effective, Capability::CAP_SYS_ADMIN)
-            .map_err(|e| anyhow!("capset(+CAP_SYS_ADMIN effective) => {e}"))?;
+        self.raise()?;
         let result = f();
-        caps::clear(None, CapSet::Effective)
-            .map_err(|e| anyhow!("capset(clear effective) => {e}"))?;
+        self.lower()?;
         result
+    }
+
+    fn raise(&self) -> Result<()> {
+        caps::raise(None, CapSet::Effective, Capability::CAP_SYS_ADMIN)
+            .map_err(|e| anyhow!("capset(+CAP_SYS_ADMIN effective) => {e}"))
+    }
+
+    fn lower(&self) -> Result<()> {
+        caps::clear(None, CapSet::Effective).map_err(|e| anyhow!("capset(clear effective) => {e}"))
     }
 }
 
@@ -54,10 +61,7 @@ pub fn enter(mode: Mode, uid: Uid, gid: Gid, privilege: &Privilege) -> Result<()
                      sudo setcap cap_sys_admin+p \"$(command -v cf-run)\") or --mode symlink"
                 )
             })?;
-            // Map the user onto themselves: same uid and gid inside, no root.
-            write_proc("/proc/self/setgroups", "deny")?;
-            write_proc("/proc/self/uid_map", &format!("{uid} {uid} 1"))?;
-            write_proc("/proc/self/gid_map", &format!("{gid} {gid} 1"))?;
+            map_ids(uid, gid)?;
         }
         Mode::Privileged => privilege.with(|| {
             unshare(CloneFlags::CLONE_NEWNS).map_err(|e| anyhow!("unshare(CLONE_NEWNS) => {e}"))
@@ -68,6 +72,49 @@ pub fn enter(mode: Mode, uid: Uid, gid: Gid, privilege: &Privilege) -> Result<()
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .map_err(|e| anyhow!("mount(/, MS_REC|MS_PRIVATE) => {e}"))
     })
+}
+
+/// Maps the user onto themselves in the user namespace just made: same uid
+/// and gid inside, no root.
+fn map_ids(uid: Uid, gid: Gid) -> Result<()> {
+    write_proc("/proc/self/setgroups", "deny")?;
+    write_proc("/proc/self/uid_map", &format!("{uid} {uid} 1"))?;
+    write_proc("/proc/self/gid_map", &format!("{gid} {gid} 1"))
+}
+
+/// Privileged mode, once the mounts are made: moves the process into a user
+/// namespace of its own (the user mapped onto themselves). The command then
+/// cannot ptrace the user's processes outside the session nor read their
+/// `/proc/PID/root`, which would lead around the covers to another account's
+/// files; and it owns nothing of the mount namespace it runs in. The
+/// capability makes this work even where unprivileged user namespaces are
+/// forbidden; where none can be made at all, the session runs without it
+/// and says so.
+pub fn seal(mode: Mode, uid: Uid, gid: Gid, privilege: &Privilege) -> Result<()> {
+    if mode != Mode::Privileged {
+        return Ok(());
+    }
+    // Not through `with`: once in the new namespace the process holds every
+    // capability there (none outside), and needs them to write its maps.
+    privilege.raise()?;
+    match unshare(CloneFlags::CLONE_NEWUSER) {
+        Ok(()) => {
+            // The capability now counts only inside the new namespace, where it
+            // reaches nothing: the process may be dumpable again, which it must
+            // be to open its own /proc/self maps.
+            nix::sys::prctl::set_dumpable(true).context("prctl(PR_SET_DUMPABLE, 1)")?;
+            map_ids(uid, gid)
+        }
+        Err(e) => {
+            privilege.lower()?;
+            eprintln!(
+                "cf-run: warning: unshare(CLONE_NEWUSER) => {e}: this session can reach your \
+                 processes outside it (ptrace, /proc/PID/root); allow user namespaces \
+                 (user.max_user_namespaces > 0) to close that"
+            );
+            Ok(())
+        }
+    }
 }
 
 fn write_proc(path: &str, text: &str) -> Result<()> {

@@ -165,7 +165,7 @@ impl Plan {
             no_new_privs: !config.setuid,
             session,
             wait: request.wait,
-            state: State::of(&user.home),
+            state: State::of(user),
             command,
         })
     }

@@ -197,6 +197,10 @@ pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Resul
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         bail!("{what} {shown} is not a regular file");
     }
+    // Never read a prefix: a cut-off config could drop accounts to cover.
+    if st.st_size as u64 > MAX_TRUSTED_SIZE {
+        bail!("{what} {shown} is larger than {MAX_TRUSTED_SIZE} bytes; no real {what} is");
+    }
     if !owners.contains(&st.st_uid) {
         bail!(
             "{what} {shown} is owned by uid {}, not by {who}; cf-run only trusts a {what} that {who} wrote",

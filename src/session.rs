@@ -3,39 +3,114 @@
 //! database). Nothing here runs with privilege: files are the user's own.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::fcntl::{AT_FDCWD, FcntlArg, FdFlag, OFlag, fcntl, openat, renameat};
+use nix::sys::stat::Mode;
+use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::{self, Exit};
+use crate::resolve::{self, Entry as PathEntry};
+use crate::user::User;
 
-/// Where cf-run keeps its locks and registry for one user.
+/// Where cf-run keeps its locks and registry for one user. Every file in it
+/// is reached through a descriptor of its dir, opened without following
+/// symlinks: a session that swaps a dir for a symlink cannot make cf-run
+/// write or delete elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub dir: PathBuf,
+    uid: Uid,
 }
 
 impl State {
-    pub fn of(home: &Path) -> Self {
+    pub fn of(user: &User) -> Self {
         Self {
-            dir: home.join(".local/state/cf-run"),
+            dir: user.home.join(".local/state/cf-run"),
+            uid: user.uid,
         }
-    }
-
-    fn sessions(&self) -> PathBuf {
-        self.dir.join("sessions")
     }
 
     pub fn lock_path(&self, session: &str) -> PathBuf {
         self.dir.join("locks").join(format!("{session}.lock"))
     }
+
+    /// The state dir `sub` ("" for the top), created (mode 0700) if missing.
+    fn create(&self, sub: &str) -> Result<OwnedFd> {
+        let path = self.dir.join(sub);
+        resolve::make_dirs(&path, self.uid).with_context(|| self.refused())?;
+        self.open(sub)?
+            .with_context(|| format!("{} vanished", path.display()))
+    }
+
+    /// The state dir `sub`, if it exists: a real directory of the user's.
+    fn open(&self, sub: &str) -> Result<Option<OwnedFd>> {
+        let path = self.dir.join(sub);
+        match resolve::entry(&path).with_context(|| self.refused())? {
+            PathEntry::Missing => Ok(None),
+            PathEntry::Dir(_, st) => {
+                resolve::check_owner(&path, &st, self.uid, "cf-run's state dir")?;
+                let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+                Ok(Some(
+                    resolve::open_at(AT_FDCWD, &path, flags)
+                        .map_err(|e| resolve::refused(&path, e))?,
+                ))
+            }
+            _ => Err(anyhow!("{} is not a real directory", path.display()).context(self.refused())),
+        }
+    }
+
+    fn refused(&self) -> String {
+        format!(
+            "cf-run keeps its locks and registry only in real directories of yours under {}; \
+             if something else was put there, remove it (cf-run makes them again)",
+            self.dir.display()
+        )
+    }
+
+    /// Reads the file `name` of the top state dir, if there is one.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let Some(dir) = self.open("")? else {
+            return Ok(None);
+        };
+        read_at(&dir, name)
+    }
+
+    /// Replaces the file `name` of the top state dir (written whole, then renamed).
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_at(&self.create("")?, name, bytes)
+    }
+}
+
+/// Reads the file `name` in `dir` (not a symlink), if it exists.
+fn read_at(dir: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    match openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => {
+            let mut bytes = vec![];
+            File::from(fd).take(1 << 20).read_to_end(&mut bytes)?;
+            Ok(Some(bytes))
+        }
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(anyhow!("openat({name}) => {e}")),
+    }
+}
+
+/// Writes `bytes` to `name` in `dir`: a temp file renamed into place.
+fn write_at(dir: &OwnedFd, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = format!(".{name}.tmp");
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(dir, tmp.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
+        .map_err(|e| anyhow!("openat({tmp}) => {e}"))?;
+    File::from(fd).write_all(bytes)?;
+    renameat(dir, tmp.as_str(), dir, name).map_err(|e| anyhow!("renameat({tmp}, {name}) => {e}"))
 }
 
 /// Whether `s` is a UUID as Claude writes session ids (8-4-4-4-12 hex):
@@ -90,16 +165,16 @@ impl Lock {
     /// it, fails with exit 75 naming the holder, or waits with `wait`.
     pub fn acquire(state: &State, session: &str, account: &str, wait: bool) -> Result<Lock> {
         let path = state.lock_path(session);
-        create_dirs(path.parent().unwrap())?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .with_context(|| format!("cannot open the session lock {}", path.display()))?;
+        let dir = state.create("locks")?;
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mut file = openat(
+            &dir,
+            format!("{session}.lock").as_str(),
+            flags,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        )
+        .map(File::from)
+        .map_err(|e| anyhow!("cannot open the session lock {}: {e}", path.display()))?;
         let lock = whole_file(libc::F_WRLCK);
         let arg = if wait {
             FcntlArg::F_SETLKW(&lock)
@@ -140,14 +215,25 @@ impl Lock {
 
     /// The account that last held the session's lock, as the lock file says.
     pub fn last_account(state: &State, session: &str) -> Option<String> {
-        let text = std::fs::read_to_string(state.lock_path(session)).ok()?;
+        let dir = state.open("locks").ok()??;
+        let bytes = read_at(&dir, &format!("{session}.lock")).ok()??;
+        let text = String::from_utf8(bytes).ok()?;
         let account = text.strip_prefix("account ")?.split(',').next()?;
         Some(account.to_owned())
     }
 
     /// Whether the session's lock is free now (nobody holds it).
     pub fn is_free(state: &State, session: &str) -> bool {
-        let Ok(file) = File::open(state.lock_path(session)) else {
+        let Ok(Some(dir)) = state.open("locks") else {
+            return true;
+        };
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let Ok(file) = openat(
+            &dir,
+            format!("{session}.lock").as_str(),
+            flags,
+            Mode::empty(),
+        ) else {
             return true;
         };
         let mut probe = whole_file(libc::F_WRLCK);
@@ -196,41 +282,55 @@ impl Entry {
     }
 }
 
-/// Adds `entry` to the registry (written whole, then renamed into place).
+/// Adds `entry` to the registry.
 pub fn register(state: &State, entry: &Entry) -> Result<()> {
-    let dir = state.sessions();
-    create_dirs(&dir)?;
-    let path = dir.join(format!("{}.json", entry.pid));
-    let tmp = dir.join(format!(".{}.tmp", entry.pid));
-    fs::write(&tmp, serde_json::to_vec(entry)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, &path)
-        .with_context(|| format!("rename({}, {})", tmp.display(), path.display()))
+    let dir = state.create("sessions")?;
+    write_at(
+        &dir,
+        &format!("{}.json", entry.pid),
+        &serde_json::to_vec(entry)?,
+    )
 }
 
-/// The live entries, oldest first; entries of processes that are gone are removed.
+/// The live entries, oldest first. Entries of processes that are gone are
+/// removed; files cf-run did not write (not `<pid>.json` of that pid) are
+/// never touched.
 pub fn live(state: &State) -> Result<Vec<Entry>> {
-    let dir = state.sessions();
-    let listing = match fs::read_dir(&dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    let Some(dir) = state.open("sessions")? else {
+        return Ok(vec![]);
     };
+    let mut names = vec![];
+    let mut listing = nix::dir::Dir::openat(
+        &dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| anyhow!("cannot list {}/sessions: {e}", state.dir.display()))?;
+    for item in listing.iter().flatten() {
+        let name = item.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name
+            .strip_suffix(".json")
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            names.push((name, pid));
+        }
+    }
     let mut entries = vec![];
-    for file in listing.flatten() {
-        let path = file.path();
-        if path.extension().is_none_or(|e| e != "json") {
+    for (name, pid) in names {
+        let Some(entry) =
+            read_at(&dir, &name)?.and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+        else {
+            continue;
+        };
+        if entry.pid != pid {
             continue;
         }
-        let entry = fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Entry>(&bytes).ok());
-        match entry {
-            Some(entry) if entry.is_live() => entries.push(entry),
-            // Gone, reused or unreadable: never shown, cleaned up.
-            _ => {
-                let _ = fs::remove_file(&path);
-            }
+        if entry.is_live() {
+            entries.push(entry);
+        } else {
+            // Gone or reused: never shown, cleaned up.
+            let _ = unlinkat(&dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
         }
     }
     entries.sort_by(|a, b| (&a.started, a.pid).cmp(&(&b.started, b.pid)));
@@ -242,14 +342,6 @@ pub fn find(state: &State, session: &str) -> Result<Option<Entry>> {
     Ok(live(state)?
         .into_iter()
         .find(|e| e.session.as_deref() == Some(session)))
-}
-
-fn create_dirs(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 fn start_ticks(pid: u32) -> Option<u64> {

@@ -35,11 +35,15 @@ pub fn ps(state: &State, json: bool) -> Result<()> {
     );
     for e in &entries {
         let session = e.session.as_deref().unwrap_or("-");
-        let cwd = e.cwd.display();
-        println!(
-            "{:>8}  {:<12} {session:<36}  {:<10} {:<20}  {cwd}",
-            e.pid, e.account, e.mode, e.started
+        let line = format!(
+            "{:>8}  {:<12} {session:<36}  {:<10} {:<20}  {}",
+            e.pid,
+            e.account,
+            e.mode,
+            e.started,
+            e.cwd.display()
         );
+        println!("{}", crate::printable(&line));
     }
     Ok(())
 }
@@ -62,7 +66,13 @@ pub fn stop(state: &State, id: &str, timeout: Duration) -> Result<()> {
     if !wait_until(timeout, || !entry.is_live()) {
         tracing::debug!("session {id} (pid {pid}) outlived SIGTERM: SIGKILL");
         let _ = kill(pid, Signal::SIGKILL);
-        wait_until(Duration::from_secs(5), || !entry.is_live());
+        if !wait_until(Duration::from_secs(5), || !entry.is_live()) {
+            return Err(Exit::new(
+                1,
+                format!("session {id} (pid {pid}) is still running after SIGKILL"),
+            )
+            .into());
+        }
     }
     // Children of the command may still hold the inherited lock for a moment.
     if !wait_until(Duration::from_secs(5), || Lock::is_free(state, id)) {

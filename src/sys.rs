@@ -12,6 +12,13 @@ use nix::errno::Errno;
 /// The empty path that, with `*_EMPTY_PATH`, makes a call act on the descriptor itself.
 const EMPTY: &CStr = c"";
 
+/// Whether this process runs in secure-execution mode (AT_SECURE: file
+/// capabilities or set-id), in which glibc dropped variables such as TMPDIR.
+pub fn secure_exec() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
 /// Turns a raw syscall return value into a result.
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 { Err(Errno::last()) } else { Ok(ret) }

@@ -440,6 +440,38 @@ fn verbose_logs_each_step_and_the_default_is_silent() {
 }
 
 #[test]
+fn the_command_gets_the_callers_environment_in_every_mode() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    // glibc drops TMPDIR and LD_LIBRARY_PATH from a capability binary's own
+    // environment; the unprivileged command must still get them.
+    let env = [
+        ("TMPDIR", "/tmp/mine"),
+        ("LD_LIBRARY_PATH", "/opt/lib"),
+        ("CF_X", "1"),
+    ];
+    for mode in MODES {
+        let args = [
+            "--mode",
+            mode.name(),
+            "--account",
+            "compte1",
+            "--",
+            "sh",
+            "-c",
+            "echo $TMPDIR $LD_LIBRARY_PATH $CF_X",
+        ];
+        let out = user.run_env(mode.bin(), &args, &env);
+        assert_eq!(
+            stdout(&out),
+            "/tmp/mine /opt/lib 1\n",
+            "{mode:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
 fn home_comes_from_the_password_database_not_the_environment() {
     let user = TestUser::acquire();
     user.standard_layout();
