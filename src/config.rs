@@ -1,5 +1,6 @@
 //! The config file: where it is, whether it is safe to read, and what it says.
 
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -80,7 +81,7 @@ struct RawAccount {
 /// Where the config is: `--config`, else `$CF_RUN_CONFIG`, else
 /// `$XDG_CONFIG_HOME/claude-failover/config.toml`, else under `<home>/.config`.
 /// The environment only selects a file; `load` then checks it like any other.
-pub fn locate(flag: Option<&Path>, var: impl Fn(&str) -> Option<String>, home: &Path) -> PathBuf {
+pub fn locate(flag: Option<&Path>, var: impl Fn(&str) -> Option<OsString>, home: &Path) -> PathBuf {
     let set = |name| var(name).filter(|v| !v.is_empty());
     if let Some(path) = flag {
         return path.to_path_buf();
@@ -442,7 +443,7 @@ dir = "/srv/claude//alpha/"
                 pairs
                     .iter()
                     .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
+                    .map(|(_, v)| OsString::from(v))
             }
         };
         let all = env(&[("CF_RUN_CONFIG", "/e.toml"), ("XDG_CONFIG_HOME", "/x")]);

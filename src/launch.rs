@@ -40,6 +40,13 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::MakeDir { path } => resolve::make_dirs(path, uid)?,
         }
     }
+    // 3a. Re-enter the working dir through the new mounts, so a cwd inside a
+    //     covered account's dir does not keep the way in.
+    if plan.mode.namespaced()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        let _ = std::env::set_current_dir(cwd);
+    }
     // 3b. The registry entry `cf-run ps` reads.
     let mode = plan.mode.to_string();
     let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode)?;

@@ -105,7 +105,7 @@ fn run(cli: &Cli) -> Result<()> {
 }
 
 fn config_path(cli: &Cli, user: &User) -> std::path::PathBuf {
-    config::locate(cli.config.as_deref(), |k| std::env::var(k).ok(), &user.home)
+    config::locate(cli.config.as_deref(), |k| std::env::var_os(k), &user.home)
 }
 
 fn load_config(cli: &Cli, user: &User) -> Result<Config> {

@@ -197,6 +197,23 @@ pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Resul
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         bail!("{what} {shown} is not a regular file");
     }
+    // As OpenSSH's StrictModes: a dir others may write to lets them swap the file.
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(dir) = open_at(AT_FDCWD, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        && let Ok(dst) = fstat(&dir)
+        && dst.st_mode & 0o022 != 0
+        && dst.st_mode & 0o1000 == 0
+    {
+        bail!(
+            "{what} {shown} is in {}, which group or others may write to (mode {:o}); \
+             fix it with: chmod go-w {0}",
+            parent.display(),
+            dst.st_mode & 0o7777
+        );
+    }
     // Never read a prefix: a cut-off config could drop accounts to cover.
     if st.st_size as u64 > MAX_TRUSTED_SIZE {
         bail!("{what} {shown} is larger than {MAX_TRUSTED_SIZE} bytes; no real {what} is");
