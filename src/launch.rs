@@ -32,14 +32,18 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
     // 3. The changes, in order, each through descriptors opened without
     //    following symlinks.
+    let mut made = vec![];
     for action in &plan.actions {
-        match action {
+        let mount = match action {
             Action::Bind { src, dst } => mounts::bind(src, dst, uid, &privilege)?,
             Action::Cover { dir } => mounts::cover(dir, uid, &privilege)?,
-            Action::Link { link, to } => symlink::link(link, to, uid)?,
-            Action::MakeDir { path } => resolve::make_dirs(path, uid)?,
-        }
+            Action::Link { link, to } => symlink::link(link, to, uid).map(|()| None)?,
+            Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
+        };
+        made.extend(mount);
     }
+    //     Each mount is where the plan says, with its flags.
+    mounts::confirm(&made)?;
     // 3a. Re-enter the working dir through the new mounts, so a cwd inside a
     //     covered account's dir does not keep the way in.
     if plan.mode.namespaced()

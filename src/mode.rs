@@ -77,7 +77,7 @@ impl Probe {
 /// Reads one sysctl; `None` when this kernel does not have it.
 fn sysctl(name: &str) -> Option<String> {
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
-    std::fs::read_to_string(path)
+    crate::resolve::read_small(&path)
         .ok()
         .map(|s| s.trim().to_owned())
 }

@@ -4,7 +4,7 @@
 //! is attached, so no moment exists where the mount lacks nosuid or nodev.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::fcntl::{AT_FDCWD, OFlag};
@@ -18,7 +18,7 @@ const BIND_FLAGS: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
 const COVER_FLAGS: u64 = BIND_FLAGS | libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC;
 
 /// Binds the directory `src` (with any mounts below it) over `dst`.
-pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<()> {
+pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
     let (s, d) = (src.display(), dst.display());
     let source = resolve::owned_dir(src, uid, "bind source")?;
     let target = match resolve::entry(dst)? {
@@ -30,7 +30,7 @@ pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<(
         // The older symlink layout already shows `src` at `dst`.
         Entry::Link(to) if resolve::link_leads_to(dst, &to, src) => {
             tracing::debug!("{d} already is a symlink to {s}: nothing to mount");
-            return Ok(());
+            return Ok(None);
         }
         Entry::Link(to) => bail!(
             "mount target {d} is a symlink (to {}); refusing to mount over it",
@@ -51,16 +51,18 @@ pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<(
     if !resolve::same_inode(now.as_fd(), source.as_fd()) {
         bail!("after binding {s} over {d}, {d} leads elsewhere; refusing to run the command");
     }
-    confirm(dst, &["nosuid", "nodev"])?;
     tracing::debug!("bound {s} over {d}");
-    Ok(())
+    Ok(Some(Expect {
+        target: dst.to_path_buf(),
+        flags: &["nosuid", "nodev"],
+    }))
 }
 
 /// Hides `dir` under an empty read-only tmpfs; an absent dir needs nothing.
-pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<()> {
+pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
     let d = dir.display();
     let target = match resolve::entry(dir)? {
-        Entry::Missing => return Ok(()),
+        Entry::Missing => return Ok(None),
         Entry::Dir(fd, st) => {
             resolve::check_owner(dir, &st, uid, "directory to cover")?;
             fd
@@ -73,32 +75,41 @@ pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<()> {
         sys::attach(empty.as_fd(), target.as_fd())
             .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))
     })?;
-    confirm(dir, &["ro", "nosuid", "nodev", "noexec"])?;
     tracing::debug!("covered {d}");
-    Ok(())
+    Ok(Some(Expect {
+        target: dir.to_path_buf(),
+        flags: &["ro", "nosuid", "nodev", "noexec"],
+    }))
 }
 
-/// Confirms from /proc/self/mountinfo that the mount on top of `target` is
-/// the one just made, with `flags` ("nosuid", "nodev", ...) among its options:
-/// proof that nothing raced the mount elsewhere or dropped a flag.
-pub fn confirm(target: &Path, flags: &[&str]) -> Result<()> {
-    let info =
-        std::fs::read_to_string("/proc/self/mountinfo").context("read(/proc/self/mountinfo)")?;
-    let options = top_mount_options(&info, target).with_context(|| {
-        format!(
-            "after mounting, nothing is mounted at {} (per /proc/self/mountinfo)",
-            target.display()
-        )
-    })?;
-    let missing: Vec<_> = flags
-        .iter()
-        .filter(|f| !options.split(',').any(|o| o == **f))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "the mount at {} lacks {missing:?} (options {options}); refusing to run the command",
-            target.display()
-        );
+/// A mount just made: where, and the options it must show.
+pub struct Expect {
+    target: PathBuf,
+    flags: &'static [&'static str],
+}
+
+/// Confirms from /proc/self/mountinfo, read once after all the mounts, that
+/// the topmost mount at each target has its flags: proof that nothing raced a
+/// mount elsewhere or dropped a flag.
+pub fn confirm(expected: &[Expect]) -> Result<()> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let info = resolve::read_small("/proc/self/mountinfo").context("read(/proc/self/mountinfo)")?;
+    for Expect { target, flags } in expected {
+        let shown = target.display();
+        let options = top_mount_options(&info, target).with_context(|| {
+            format!("after mounting, nothing is mounted at {shown} (per /proc/self/mountinfo)")
+        })?;
+        let missing: Vec<_> = flags
+            .iter()
+            .filter(|f| !options.split(',').any(|o| o == **f))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "the mount at {shown} lacks {missing:?} (options {options}); refusing to run the command"
+            );
+        }
     }
     Ok(())
 }

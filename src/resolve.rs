@@ -106,7 +106,19 @@ pub fn open_or_create_dir(parent: BorrowedFd, name: &OsStr) -> Result<OwnedFd, E
 /// Creates `path` and any missing parents (mode 0700) without following
 /// symlinks; every existing component it passes through must be a directory,
 /// and the last one must be the user's.
-pub fn make_dirs(path: &Path, uid: Uid) -> Result<()> {
+pub fn make_dirs(path: &Path, uid: Uid) -> Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+    let dir = match open_at(AT_FDCWD, path, flags) {
+        Err(Errno::ENOENT) => create_path(path)?,
+        other => other.map_err(|e| refused(path, e))?,
+    };
+    let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+    check_owner(path, &st, uid, "shared dir")?;
+    Ok(dir)
+}
+
+/// Walks `path` from `/`, making each missing component (mode 0700).
+fn create_path(path: &Path) -> Result<OwnedFd> {
     let mut dir = open_at(AT_FDCWD, Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
         .map_err(|e| refused(Path::new("/"), e))?;
     let mut walked = PathBuf::from("/");
@@ -117,8 +129,15 @@ pub fn make_dirs(path: &Path, uid: Uid) -> Result<()> {
             e => anyhow!("mkdir({}) => {e}", walked.display()),
         })?;
     }
-    let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
-    check_owner(path, &st, uid, "shared dir")
+    Ok(dir)
+}
+
+/// Reads a small file whose size the kernel does not report (procfs) in one
+/// or two reads rather than a growing series.
+pub fn read_small(path: &str) -> std::io::Result<String> {
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Whether the directory open at `dir` has no entries.
@@ -230,7 +249,7 @@ pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Resul
             st.st_mode & 0o7777
         );
     }
-    let mut text = String::new();
+    let mut text = String::with_capacity(st.st_size as usize);
     std::fs::File::from(fd)
         .take(MAX_TRUSTED_SIZE)
         .read_to_string(&mut text)

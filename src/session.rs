@@ -3,14 +3,14 @@
 //! database). Nothing here runs with privilege: files are the user's own.
 
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, FcntlArg, FdFlag, OFlag, fcntl, openat, renameat};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl, openat, renameat};
 use nix::sys::stat::Mode;
 use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
@@ -43,10 +43,7 @@ impl State {
 
     /// The state dir `sub` ("" for the top), created (mode 0700) if missing.
     fn create(&self, sub: &str) -> Result<OwnedFd> {
-        let path = self.dir.join(sub);
-        resolve::make_dirs(&path, self.uid).with_context(|| self.refused())?;
-        self.open(sub)?
-            .with_context(|| format!("{} vanished", path.display()))
+        resolve::make_dirs(&self.dir.join(sub), self.uid).with_context(|| self.refused())
     }
 
     /// The state dir `sub`, if it exists: a real directory of the user's.
@@ -54,13 +51,9 @@ impl State {
         let path = self.dir.join(sub);
         match resolve::entry(&path).with_context(|| self.refused())? {
             PathEntry::Missing => Ok(None),
-            PathEntry::Dir(_, st) => {
+            PathEntry::Dir(fd, st) => {
                 resolve::check_owner(&path, &st, self.uid, "cf-run's state dir")?;
-                let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
-                Ok(Some(
-                    resolve::open_at(AT_FDCWD, &path, flags)
-                        .map_err(|e| resolve::refused(&path, e))?,
-                ))
+                Ok(Some(fd))
             }
             _ => Err(anyhow!("{} is not a real directory", path.display()).context(self.refused())),
         }
@@ -350,7 +343,7 @@ fn start_ticks(pid: u32) -> Option<u64> {
 
 /// State letter and start time of `pid`, from /proc/PID/stat.
 fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = resolve::read_small(&format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: skip past its last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
