@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Launch overhead of cf-run against /bin/true, `unshare -U -m -r` and bwrap
-# doing the same binds, side by side in one hyperfine run, as an unprivileged
-# user. Needs root to make the bench user and the cap_sys_admin+p copy.
+# Benchmarks, side by side in one run each (hyperfine -N, medians):
+#   1. launch overhead as an unprivileged user: cf-run (userns, privileged,
+#      symlink) against /bin/true, `unshare -U -m -r /bin/true` and bwrap
+#      making the same binds;
+#   2. privileged mode against bwrap, both as root;
+#   3. `cf-run ps` with 1,000 live sessions, and launch time with 1,000 live
+#      sessions against none;
+#   4. peak RSS of a launch.
+# `cf-run init` on 100,000 transcripts is timed by scripts/bench-init.sh.
+# Needs root to make the bench user and the cap_sys_admin+p copy.
 #   sudo scripts/bench.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${1:-300}
+sessions=${BENCH_SESSIONS:-1000}
 
 [[ $(id -u) == 0 ]] || { echo "scripts/bench.sh: run as root" >&2; exit 1; }
-command -v hyperfine >/dev/null && command -v bwrap >/dev/null ||
-    { apt-get update -qq && apt-get install -y -qq hyperfine bubblewrap >&2; }
+command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin/time ]] ||
+    { apt-get update -qq && apt-get install -y -qq hyperfine bubblewrap time >&2; }
 
 cargo build --release --locked >&2
 bin=$(mktemp -d /tmp/cf-bench-bin.XXXXXX)
@@ -17,40 +25,87 @@ chmod 755 "$bin"
 install -m 755 target/release/cf-run "$bin/cf-run"
 install -m 755 target/release/cf-run "$bin/cf-run-privileged"
 setcap cap_sys_admin+p "$bin/cf-run-privileged"
+out=${BENCH_OUT:-/tmp/cf-run-bench}
+mkdir -p "$out"
+chmod 777 "$out"
 
 user=cf-bench
 id "$user" >/dev/null 2>&1 || useradd --create-home --user-group --shell /bin/sh "$user"
 home=$(getent passwd "$user" | cut -d: -f6)
 as_user() { setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- "$@"; }
-as_user sh -c 'cd; rm -rf .claude .claude-a .claude-b .claude-shared .config
+pkill -KILL -u "$user" 2>/dev/null || true
+as_user sh -c 'cd; rm -rf .claude .claude-a .claude-b .claude-shared .config .local
     mkdir -p .claude-a .claude-b .claude-shared .config/claude-failover
     printf "shared_projects = \"~/.claude-shared\"\n[accounts.a]\ndir = \"~/.claude-a\"\n[accounts.b]\ndir = \"~/.claude-b\"\n" > .config/claude-failover/config.toml
     chmod 600 .config/claude-failover/config.toml'
+# bwrap needs the mount point to exist; cf-run makes it itself.
+as_user mkdir -p "$home/.claude" "$home/.claude-a/projects"
 
-out=${BENCH_OUT:-/tmp/cf-run-bench}
-mkdir -p "$out"
-chmod 777 "$out"
-as_user hyperfine -N --warmup 20 --runs "$runs" --export-json "$out/launch.json" \
-    -n '/bin/true' '/bin/true' \
-    -n 'unshare -U -m -r /bin/true' 'unshare -U -m -r /bin/true' \
-    -n 'bwrap (same binds)' "bwrap --unshare-user --dev-bind / / --bind $home/.claude-a $home/.claude --bind $home/.claude-shared $home/.claude/projects /bin/true" \
-    -n 'cf-run userns' "$bin/cf-run --mode userns --account a -- /bin/true" \
-    -n 'cf-run privileged' "$bin/cf-run-privileged --account a -- /bin/true" \
-    -n 'cf-run symlink' "$bin/cf-run --mode symlink --account a -- /bin/true" >&2
-
-# Medians, ratios to bwrap and peak RSS, as a table.
-python3 - "$out/launch.json" <<'PY'
+# Prints a markdown table of medians from a hyperfine JSON export, with each
+# median's ratio to the command named $2.
+table() {
+    python3 - "$1" "$2" <<'PY'
 import json, sys
 res = json.load(open(sys.argv[1]))["results"]
 med = {r["command"]: r["median"] * 1e3 for r in res}
-bw = med["bwrap (same binds)"]
-print(f"| command | median ms | x /bin/true | x bwrap |")
-print(f"| --- | ---: | ---: | ---: |")
+base = med[sys.argv[2]]
+print(f"| command | median ms | x {sys.argv[2]} |")
+print("| --- | ---: | ---: |")
 for name, m in med.items():
-    print(f"| {name} | {m:.2f} | {m / med['/bin/true']:.2f} | {m / bw:.2f} |")
+    print(f"| {name} | {m:.3f} | {m / base:.2f} |")
 PY
-for cmd in "$bin/cf-run --mode userns --account a -- /bin/true" "$bin/cf-run-privileged --account a -- /bin/true"; do
+}
+
+bwrap_line="bwrap --dev-bind / / --bind $home/.claude-a $home/.claude --bind $home/.claude-shared $home/.claude/projects /bin/true"
+
+echo "## 1. Launch, as an unprivileged user ($runs runs)"
+as_user hyperfine -N --warmup 30 --runs "$runs" --export-json "$out/launch.json" \
+    -n '/bin/true' '/bin/true' \
+    -n 'unshare -U -m -r' 'unshare -U -m -r /bin/true' \
+    -n 'bwrap --unshare-user' "bwrap --unshare-user ${bwrap_line#bwrap }" \
+    -n 'cf-run userns' "$bin/cf-run --mode userns --account a -- /bin/true" \
+    -n 'cf-run privileged' "$bin/cf-run-privileged --account a -- /bin/true" \
+    -n 'cf-run symlink' "$bin/cf-run --mode symlink --account b -- /bin/true" >&2
+table "$out/launch.json" 'bwrap --unshare-user'
+
+echo
+echo "## 2. Privileged, against bwrap as root ($runs runs)"
+hyperfine -N --warmup 30 --runs "$runs" --export-json "$out/root.json" \
+    -n 'bwrap (root)' "$bwrap_line" \
+    -n 'cf-run privileged (user)' "setpriv --reuid=$user --regid=$user --init-groups --reset-env -- $bin/cf-run-privileged --account a -- /bin/true" \
+    -n 'setpriv /bin/true (user)' "setpriv --reuid=$user --regid=$user --init-groups --reset-env -- /bin/true" >&2
+table "$out/root.json" 'bwrap (root)'
+
+echo
+echo "## 3. With $sessions live sessions"
+as_user hyperfine -N --warmup 5 --runs 50 --export-json "$out/none.json" \
+    -n 'ps --json, 0 sessions' "$bin/cf-run ps --json" \
+    -n 'launch, 0 sessions' "$bin/cf-run --mode userns --account a -- /bin/true" >&2
+for i in $(seq "$sessions"); do
+    as_user "$bin/cf-run" --mode userns --account a -- sleep 3600 &
+done
+until [[ $(as_user "$bin/cf-run" ps --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') -ge $sessions ]]; do
+    sleep 0.5
+done
+as_user hyperfine -N --warmup 5 --runs 50 --export-json "$out/many.json" \
+    -n "ps --json, $sessions sessions" "$bin/cf-run ps --json" \
+    -n "launch, $sessions sessions" "$bin/cf-run --mode userns --account a -- /bin/true" >&2
+pkill -KILL -u "$user" sleep || true
+wait 2>/dev/null || true
+python3 - "$out/none.json" "$out/many.json" <<'PY'
+import json, sys
+rows = [r for f in sys.argv[1:] for r in json.load(open(f))["results"]]
+print("| command | median ms |")
+print("| --- | ---: |")
+for r in rows:
+    print(f"| {r['command']} | {r['median'] * 1e3:.3f} |")
+PY
+
+echo
+echo "## 4. Peak RSS of one launch"
+for cmd in "$bin/cf-run --mode userns --account a -- /bin/true" "$bin/cf-run-privileged --account a -- /bin/true" "unshare -U -m -r /bin/true"; do
+    # /bin/true replaces cf-run: the peak is cf-run's own, unless /bin/true's is larger.
     rss=$(as_user /usr/bin/time -f %M $cmd 2>&1 >/dev/null | tail -1)
-    echo "peak RSS of '$cmd': ${rss} KiB"
+    echo "- \`${cmd/$bin\//}\`: ${rss} KiB"
 done
 rm -rf "$bin"

@@ -67,19 +67,24 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     text.chars().map(escape).collect::<String>().into()
 }
 
-/// Silent unless asked: `-v`, or a filter in `RUST_LOG`.
+/// Silent unless asked: `-v`, or directives in `RUST_LOG` (`debug`,
+/// `cf_run=trace`, ...).
 fn init_logging(verbose: bool) {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(f) if !f.is_empty() => f,
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let directives = match std::env::var("RUST_LOG") {
+        Ok(d) if !d.is_empty() => d,
         _ if verbose => "debug".into(),
         _ => return,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+    // Targets, not EnvFilter: the same directives without a regex engine in
+    // a binary that starts before every session.
+    let filter: tracing_subscriber::filter::Targets = directives.parse().unwrap_or_default();
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
-        .init();
+        .without_time();
+    tracing_subscriber::registry().with(output).with(filter).init();
 }
 
 fn run(cli: &Cli) -> Result<()> {
