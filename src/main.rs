@@ -84,7 +84,10 @@ fn init_logging(verbose: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time();
-    tracing_subscriber::registry().with(output).with(filter).init();
+    tracing_subscriber::registry()
+        .with(output)
+        .with(filter)
+        .init();
 }
 
 fn run(cli: &Cli) -> Result<()> {

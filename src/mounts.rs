@@ -161,6 +161,8 @@ fn create_dir(dst: &Path, uid: Uid) -> Result<OwnedFd> {
     let fd = resolve::open_or_create_dir(parent_fd.as_fd(), name)
         .map_err(|e| anyhow!("mkdirat({d}) => {e}"))
         .context("cannot create the mount target")?;
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| anyhow!("fstat({d}) => {e}"))?;
+    resolve::check_owner(dst, &st, uid, "mount target")?;
     tracing::debug!("created {d}");
     Ok(fd)
 }

@@ -96,8 +96,11 @@ pub fn open_or_create_dir(parent: BorrowedFd, name: &OsStr) -> Result<OwnedFd, E
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_DIRECTORY;
     match open_at(parent, Path::new(name), flags) {
         Err(Errno::ENOENT) => {
-            mkdirat(parent, name, Mode::S_IRWXU)?;
-            open_at(parent, Path::new(name), flags)
+            // Another launch may make it at the same moment: theirs is as good.
+            match mkdirat(parent, name, Mode::S_IRWXU) {
+                Ok(()) | Err(Errno::EEXIST) => open_at(parent, Path::new(name), flags),
+                Err(e) => Err(e),
+            }
         }
         other => other,
     }

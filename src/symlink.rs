@@ -4,7 +4,7 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use nix::errno::Errno;
 use nix::unistd::{Uid, UnlinkatFlags, symlinkat, unlinkat};
 
@@ -18,28 +18,38 @@ pub fn link(link: &Path, to: &Path, uid: Uid) -> Result<()> {
         bail!("{l} has no parent directory");
     };
     let parent_fd = resolve::owned_dir(parent, uid, "account dir")?;
-    match resolve::entry(link)? {
-        Entry::Missing => {}
-        Entry::Link(target) if resolve::link_leads_to(link, &target, to) => return Ok(()),
-        Entry::Link(target) => bail!(
-            "{l} is a symlink to {}, not to {}",
-            target.display(),
-            to.display()
-        ),
-        Entry::Dir(_, st) => {
-            resolve::check_owner(link, &st, uid, "projects dir")?;
-            unlinkat(parent_fd.as_fd(), name, UnlinkatFlags::RemoveDir).map_err(|e| match e {
-                Errno::ENOTEMPTY | Errno::EEXIST => anyhow!(
-                    "{l} got files while cf-run was replacing it; nothing was removed: merge them into {} and retry",
-                    to.display()
-                ),
-                e => anyhow!("rmdir({l}) => {e}"),
-            })?;
+    // A second pass only when another launch changed the entry under us.
+    for _ in 0..2 {
+        match resolve::entry(link)? {
+            Entry::Missing => {}
+            Entry::Link(target) if resolve::link_leads_to(link, &target, to) => return Ok(()),
+            Entry::Link(target) => bail!(
+                "{l} is a symlink to {}, not to {}",
+                target.display(),
+                to.display()
+            ),
+            Entry::Dir(_, st) => {
+                resolve::check_owner(link, &st, uid, "projects dir")?;
+                match unlinkat(parent_fd.as_fd(), name, UnlinkatFlags::RemoveDir) {
+                    Ok(()) | Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+                    Err(Errno::ENOTEMPTY | Errno::EEXIST) => bail!(
+                        "{l} got files while cf-run was replacing it; nothing was removed: \
+                         merge them into {} and retry",
+                        to.display()
+                    ),
+                    Err(e) => bail!("rmdir({l}) => {e}"),
+                }
+            }
+            Entry::Other => bail!("{l} is not a directory"),
         }
-        Entry::Other => bail!("{l} is not a directory"),
+        match symlinkat(to, parent_fd.as_fd(), name) {
+            Ok(()) => {
+                tracing::debug!("linked {l} -> {}", to.display());
+                return Ok(());
+            }
+            Err(Errno::EEXIST) => continue,
+            Err(e) => bail!("symlink({}, {l}) => {e}", to.display()),
+        }
     }
-    symlinkat(to, parent_fd.as_fd(), name)
-        .map_err(|e| anyhow!("symlink({}, {l}) => {e}", to.display()))?;
-    tracing::debug!("linked {l} -> {}", to.display());
-    Ok(())
+    bail!("{l} keeps changing while cf-run links it; retry")
 }

@@ -191,6 +191,36 @@ fn two_sessions_under_two_accounts_run_at_once() {
 }
 
 #[test]
+fn simultaneous_first_launches_all_succeed() {
+    let user = TestUser::acquire();
+    for mode in MODES {
+        // Ten rounds on a fresh layout: every launch races to make ~/.claude,
+        // the account's projects entry and the state dirs.
+        for _ in 0..10 {
+            for dir in [".claude", ".claude-compte1", ".claude-compte2", ".local"] {
+                let _ = std::fs::remove_dir_all(user.path(dir));
+            }
+            user.standard_layout();
+            let spawn = |account| {
+                let args = ["--mode", mode.name(), "--account", account, "--", "true"];
+                user.command(mode.bin(), &args, &[])
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            };
+            let runs: Vec<_> = ["compte1", "compte2", "compte1", "compte2"]
+                .into_iter()
+                .map(spawn)
+                .collect();
+            for run in runs {
+                let out = run.wait_with_output().unwrap();
+                assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+            }
+        }
+    }
+}
+
+#[test]
 fn the_exit_status_is_the_commands_own() {
     let user = TestUser::acquire();
     user.standard_layout();
