@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::init::Layout;
 use crate::mode::ModeChoice;
 
 /// Run Claude Code (or any command) under one of several accounts, in a
@@ -13,7 +14,7 @@ use crate::mode::ModeChoice;
 #[derive(Debug, Parser)]
 #[command(name = "cf-run", version, about, long_about = None)]
 #[command(
-    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run <ps|stop|watch|failover> [OPTIONS]"
+    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run <ps|stop|watch|failover|init|doctor> [OPTIONS]"
 )]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
@@ -43,6 +44,49 @@ pub enum Command {
     Watch(WatchArgs),
     /// Run a headless task, moving to the next account on a usage limit
     Failover(FailoverArgs),
+    /// Write the config and merge every account's projects into the shared dir
+    Init(InitArgs),
+    /// Check what a launch needs, each with a one-line fix; exit 1 if one would fail
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The shared transcripts dir (created when missing)
+    #[arg(long, value_name = "DIR")]
+    pub shared: String,
+
+    /// An account and its config dir; repeat for each, in failover order
+    #[arg(long = "account", value_name = "NAME=DIR", required = true, value_parser = name_dir)]
+    pub accounts: Vec<(String, String)>,
+
+    /// What each account's projects becomes: an empty dir the shared dir is
+    /// bound over, or a symlink to the shared dir
+    #[arg(long, value_enum, default_value_t = Layout::Namespace)]
+    pub layout: Layout,
+
+    /// Print what would move and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Replace an existing config that says something else
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `NAME=DIR`, as `--account` of `init` takes it.
+fn name_dir(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, dir)) if !name.is_empty() && !dir.is_empty() => Ok((name.into(), dir.into())),
+        _ => Err("write NAME=DIR, like compte1=~/.claude-compte1".into()),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Print one JSON object: {ok, mode, checks: [{name, status, detail, fix}]}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -3,9 +3,11 @@
 mod checks;
 mod cli;
 mod config;
+mod doctor;
 mod exec;
 mod exit;
 mod failover;
+mod init;
 mod launch;
 mod mode;
 mod mounts;
@@ -109,6 +111,8 @@ fn run(cli: &Cli) -> Result<()> {
             let config = Config::load(&path, user.uid, &user.home)?;
             failover::run(&config, &path, &user, args)
         }
+        Some(Command::Init(args)) => init::run(args, &config_path(cli, &user), &user),
+        Some(Command::Doctor(args)) => doctor::run(&config_path(cli, &user), &user, args.json),
     }
 }
 

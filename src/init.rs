@@ -1,0 +1,411 @@
+//! `cf-run init`: write the config and merge every account's `projects` into
+//! the shared dir, losslessly, in a way a kill at any point cannot spoil.
+//!
+//! Everything is checked before anything changes. Then the trees are walked
+//! (never following a symlink), each relative path is decided on its own
+//! (`merge`: identical, prefix or diverged), and the steps run in batches,
+//! each recorded in the journal first. A rerun plans again from what is left
+//! on disk and finishes the job; with nothing left it changes nothing.
+
+mod apply;
+mod configfile;
+mod journal;
+mod merge;
+mod progress;
+mod report;
+mod scan;
+mod steps;
+
+use std::collections::HashSet;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nix::unistd::Uid;
+
+use crate::cli::InitArgs;
+use crate::config::{Account, Config};
+use crate::policy::{self, Policy};
+use crate::resolve::{self, Entry};
+use crate::session::{self, State};
+use crate::symlink;
+use crate::user::User;
+
+use self::configfile::Existing;
+use self::report::Report;
+use self::scan::{Kind, Source};
+use self::steps::Event;
+
+/// Under the shared dir: the journal, the lock and copies in flight.
+pub const WORK_DIR: &str = ".cf-init";
+/// Under the shared dir: diverged copies set aside, by the account they came from.
+pub const CONFLICTS_DIR: &str = ".cf-conflicts";
+/// The shared dir's own copies (no account can be named with a leading '.').
+pub const SHARED_LABEL: &str = ".shared";
+/// What `~/.claude/projects` held.
+pub const CLAUDE_LABEL: &str = ".claude";
+
+/// How many paths go between two journal records.
+const BATCH: usize = 2000;
+
+/// What each account's `projects` becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// An empty dir, over which a namespace launch binds the shared dir
+    Namespace,
+    /// A symlink to the shared dir, the older layout (and symlink mode's)
+    Symlink,
+}
+
+pub fn run(args: &InitArgs, config_path: &Path, user: &User) -> Result<()> {
+    let cwd = std::env::current_dir().context("getcwd")?;
+    let (text, config) = configfile::build(&args.shared, &args.accounts, &user.home, &cwd)?;
+    Policy::load(Path::new(policy::PATH))?.permit(&config)?;
+    let existing = configfile::existing(config_path, &config, user.uid, &user.home);
+    if let Existing::Different(how) = &existing
+        && !args.force
+    {
+        bail!(
+            "the config {} already exists and says something else ({how}); \
+             pass --force to replace it, or --config FILE to write another",
+            config_path.display()
+        );
+    }
+    let shared = &config.shared;
+    let shared_exists = match resolve::entry(shared)? {
+        Entry::Missing => false,
+        _ => {
+            resolve::owned_dir(shared, user.uid, "the shared projects dir")?;
+            true
+        }
+    };
+    let sources = &sources(&config, user)?;
+    if !args.dry_run {
+        refuse_live_sessions(user)?;
+    }
+    let tree = scan::scan(sources);
+    let dirs: Vec<PathBuf> = tree
+        .paths
+        .iter()
+        .flat_map(|(rel, holders)| {
+            holders
+                .iter()
+                .filter(|h| h.1 == Kind::Dir)
+                .map(move |h| sources[h.0].root.join(rel))
+        })
+        .collect();
+    let planned = steps::plan(sources, tree);
+    if args.dry_run {
+        print_dry_run(
+            &config,
+            args.layout,
+            user.uid,
+            shared_exists,
+            &existing,
+            config_path,
+            planned,
+        );
+        return Ok(());
+    }
+
+    if !shared_exists {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(shared)
+            .with_context(|| format!("cannot create the shared dir {}", shared.display()))?;
+        resolve::owned_dir(shared, user.uid, "the shared projects dir")?;
+        println!("created: the shared dir {}", shared.display());
+    }
+    if !matches!(existing, Existing::Same) {
+        configfile::write(config_path, &text)?;
+        Config::load(config_path, user.uid, &user.home)
+            .context("the config cf-run init just wrote does not load")?;
+    }
+    println!("{}", config_line(&existing, config_path, false));
+    let (mut report, journal) = if planned.steps.is_empty() && !journal::interrupted(shared) {
+        let report = Report {
+            left: planned.left,
+            ..Report::default()
+        };
+        (report, None)
+    } else {
+        let (report, journal) = merge(sources, planned.steps, planned.left)?;
+        (report, Some(journal))
+    };
+    // Directories the merge emptied; rmdir leaves any that still hold something.
+    for dir in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(dir);
+    }
+    settle_all(&config, args.layout, user.uid, false, &mut report);
+    report.lines(false).iter().for_each(|l| println!("{l}"));
+    // Last: a run killed before this leaves the journal, and the next run
+    // reports everything again.
+    if let Some(journal) = journal {
+        journal.finish()?;
+    }
+    if report.problems() == 0 {
+        return Ok(());
+    }
+    bail!(
+        "not finished: {} entries left in place, {} account(s) not settled (the lines above \
+         say which and why); fix them and run cf-run init again: it picks up where it stopped",
+        report.left.len(),
+        report.unsettled.len()
+    )
+}
+
+/// What a run would do, changing nothing.
+fn print_dry_run(
+    config: &Config,
+    layout: Layout,
+    uid: Uid,
+    shared_exists: bool,
+    existing: &Existing,
+    config_path: &Path,
+    planned: steps::Steps,
+) {
+    println!("dry run: nothing is changed; cf-run init would:");
+    if !shared_exists {
+        println!(
+            "create: the shared dir {} (mode 700)",
+            config.shared.display()
+        );
+    }
+    println!("{}", config_line(existing, config_path, true));
+    if journal::interrupted(&config.shared) {
+        println!("resume: an earlier cf-run init on this shared dir was interrupted");
+    }
+    let mut report = Report {
+        events: planned
+            .steps
+            .iter()
+            .flatten()
+            .filter_map(|s| s.1.clone())
+            .collect(),
+        left: planned.left,
+        ..Report::default()
+    };
+    settle_all(config, layout, uid, true, &mut report);
+    report.lines(true).iter().for_each(|l| println!("{l}"));
+}
+
+fn config_line(existing: &Existing, path: &Path, dry: bool) -> String {
+    let shown = path.display();
+    match (existing, dry) {
+        (Existing::Same, _) => format!("config: {shown} already says this; left as it is"),
+        (Existing::Missing, true) => format!("config: write {shown} (mode 600)"),
+        (Existing::Different(_), true) => format!("config: replace {shown} (--force)"),
+        (_, false) => format!("config: wrote {shown}"),
+    }
+}
+
+/// The trees to merge: the shared dir first, then each account's
+/// `projects`, then `~/.claude/projects` when it is a real directory. An
+/// account's `projects` that is already a symlink to the shared dir (the
+/// older layout) holds nothing of its own.
+fn sources(config: &Config, user: &User) -> Result<Vec<Source>> {
+    let mut sources = vec![Source {
+        label: SHARED_LABEL.into(),
+        root: config.shared.clone(),
+    }];
+    // A tree that is the shared dir itself (a bind mount) holds nothing to move.
+    let shared = match resolve::entry(&config.shared)? {
+        Entry::Dir(fd, _) => Some(fd),
+        _ => None,
+    };
+    let is_shared = |fd: &OwnedFd| {
+        shared
+            .as_ref()
+            .is_some_and(|s| resolve::same_inode(s.as_fd(), fd.as_fd()))
+    };
+    for account in &config.accounts {
+        let what = format!("account {:?}'s dir", account.name);
+        resolve::owned_dir(&account.dir, user.uid, &what)?;
+        let projects = account.dir.join("projects");
+        match resolve::entry(&projects)? {
+            Entry::Missing => {}
+            Entry::Dir(fd, _) if is_shared(&fd) => {}
+            Entry::Dir(_, st) => {
+                resolve::check_owner(&projects, &st, user.uid, "projects dir")?;
+                sources.push(Source {
+                    label: account.name.clone(),
+                    root: projects,
+                });
+            }
+            Entry::Link(to) if resolve::link_leads_to(&projects, &to, &config.shared) => {}
+            Entry::Link(to) => bail!(
+                "{} is a symlink to {}, not to the shared dir {}; cf-run init does not follow \
+                 symlinks out of the trees it moves: move what {1} holds into {2} yourself, \
+                 then remove the link (rm {0})",
+                projects.display(),
+                to.display(),
+                config.shared.display()
+            ),
+            Entry::Other => bail!(
+                "{} is not a directory; move it out of the way and retry",
+                projects.display()
+            ),
+        }
+    }
+    if let Entry::Dir(..) = resolve::entry(&config.target)? {
+        let projects = config.target.join("projects");
+        if let Entry::Dir(fd, st) = resolve::entry(&projects)?
+            && st.st_uid == user.uid.as_raw()
+            && !is_shared(&fd)
+        {
+            sources.push(Source {
+                label: CLAUDE_LABEL.into(),
+                root: projects,
+            });
+        }
+    }
+    Ok(sources)
+}
+
+/// Transcripts must not move under a running session: it could go on
+/// writing to a copy that was just set aside.
+fn refuse_live_sessions(user: &User) -> Result<()> {
+    let live = session::live(&State::of(user))?;
+    if let Some(first) = live.first() {
+        bail!(
+            "{} cf-run session(s) are running (cf-run ps lists them); stop them first \
+             (cf-run stop --session ID, or end pid {}), then run cf-run init again",
+            live.len(),
+            first.pid
+        );
+    }
+    Ok(())
+}
+
+/// Runs the steps in batches, each recorded in the journal before it runs.
+/// The journal is returned for the caller to close once all is reported.
+fn merge(
+    sources: &[Source],
+    all: Vec<steps::Step>,
+    left: Vec<(PathBuf, String)>,
+) -> Result<(Report, journal::Journal)> {
+    let shared = &sources[0].root;
+    let (mut journal, earlier) = journal::Journal::open(shared)?;
+    let mut report = Report {
+        events: happened(earlier, sources),
+        left,
+        ..Report::default()
+    };
+    if !report.events.is_empty() {
+        println!("resumed: an earlier cf-run init was interrupted; finishing its job");
+    }
+    let mut mover = apply::Mover::new(journal.tmp(), shared);
+    let mut progress = progress::Progress::new(all.len());
+    for batch in all.chunks(BATCH) {
+        journal.record(batch.iter().flatten().filter_map(|s| s.1.as_ref()))?;
+        for step in batch {
+            for (op, event) in step {
+                tracing::debug!("{op:?}");
+                if let Err(e) = mover.apply(op) {
+                    // The rest of this path's steps wait for a rerun: nothing is lost.
+                    report.left.push((shown(op), e.to_string()));
+                    break;
+                }
+                report.events.extend(event.clone());
+            }
+            progress.step();
+        }
+        report.left.extend(mover.commit());
+    }
+    progress.finish();
+    Ok((report, journal))
+}
+
+fn shown(op: &steps::Op) -> PathBuf {
+    match op {
+        steps::Op::Remove { src, .. } | steps::Op::Move { src, .. } => src.clone(),
+        steps::Op::MkDir { path, .. } => path.clone(),
+    }
+}
+
+/// The events an interrupted run recorded that did take place, each once.
+fn happened(events: Vec<Event>, sources: &[Source]) -> Vec<Event> {
+    let gone = |from: &str, path: &Path| {
+        sources
+            .iter()
+            .find(|s| s.label == from)
+            .is_none_or(|s| std::fs::symlink_metadata(s.root.join(path)).is_err())
+    };
+    let mut seen = HashSet::new();
+    events
+        .into_iter()
+        .filter(|e| match e {
+            // The name was free when the run chose it.
+            Event::Conflict { to, .. } => {
+                std::fs::symlink_metadata(sources[0].root.join(to)).is_ok()
+            }
+            Event::Moved { from, path, .. }
+            | Event::Same { from, path, .. }
+            | Event::Prefix { from, path, .. } => gone(from, path),
+        })
+        .filter(|e| seen.insert(e.clone()))
+        .collect()
+}
+
+fn settle_all(config: &Config, layout: Layout, uid: Uid, dry: bool, report: &mut Report) {
+    for account in &config.accounts {
+        match settle(account, &config.shared, layout, uid, dry) {
+            Ok(line) => report.layout.push(line),
+            Err(e) => {
+                report.layout.push(format!("{}: {e:#}", account.name));
+                report.unsettled.push(account.name.clone());
+            }
+        }
+    }
+}
+
+/// Makes the account's `projects` an empty dir or a symlink to the shared
+/// dir, once it holds nothing; says what it is (with `dry`, what it would be).
+fn settle(account: &Account, shared: &Path, layout: Layout, uid: Uid, dry: bool) -> Result<String> {
+    let projects = account.dir.join("projects");
+    let entry = resolve::entry(&projects)?;
+    if let (Entry::Dir(fd, _), Entry::Dir(shared_fd, _)) = (&entry, resolve::entry(shared)?)
+        && resolve::same_inode(fd.as_fd(), shared_fd.as_fd())
+    {
+        let name = &account.name;
+        return Ok(format!(
+            "{name}: projects is the shared dir itself (a bind mount); left as it is"
+        ));
+    }
+    if let Entry::Dir(fd, _) = &entry
+        && !dry
+        && !resolve::is_empty_dir(fd.as_fd()).unwrap_or(false)
+    {
+        bail!(
+            "{} still holds entries that were left in place; it stays as it is",
+            projects.display()
+        );
+    }
+    let linked = matches!(&entry, Entry::Link(to) if resolve::link_leads_to(&projects, to, shared));
+    let what = match (layout, &entry) {
+        (Layout::Namespace, Entry::Dir(..)) if dry => "ends as an empty dir",
+        (Layout::Namespace, Entry::Dir(..)) => "is an empty dir",
+        (Layout::Namespace, _) if dry => "becomes an empty dir",
+        (Layout::Namespace, _) => {
+            // Missing, or the older layout's symlink: removing a link loses nothing.
+            if linked {
+                std::fs::remove_file(&projects)
+                    .with_context(|| format!("cannot remove the symlink {}", projects.display()))?;
+            }
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&projects)
+                .with_context(|| format!("cannot create {}", projects.display()))?;
+            "is now an empty dir"
+        }
+        (Layout::Symlink, _) if linked => "is a symlink to the shared dir",
+        (Layout::Symlink, _) if dry => "becomes a symlink to the shared dir",
+        (Layout::Symlink, _) => {
+            symlink::link(&projects, shared, uid)?;
+            "is now a symlink to the shared dir"
+        }
+    };
+    Ok(format!("{}: projects {what}", account.name))
+}

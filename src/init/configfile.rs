@@ -1,0 +1,201 @@
+//! The config `init` writes: built from the command line, checked by the
+//! parser every launch uses, and written whole (mode 0600) or not at all.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::unistd::Uid;
+
+use crate::config::Config;
+
+/// The config text for the shared dir and the accounts (name, dir), and
+/// what it parses to. A path under `home` is written `~/...`; a relative one
+/// is taken from `cwd`.
+pub fn build(
+    shared: &str,
+    accounts: &[(String, String)],
+    home: &Path,
+    cwd: &Path,
+) -> Result<(String, Config)> {
+    let mut text =
+        String::from("# Written by cf-run init; the README says what else a config may hold.\n");
+    text += &format!("shared_projects = {}\n", quote(&written(shared, home, cwd)));
+    for (name, dir) in accounts {
+        text += &format!(
+            "\n[accounts.{}]\ndir = {}\n",
+            key(name),
+            quote(&written(dir, home, cwd))
+        );
+    }
+    let config = Config::parse(&text, home).context("the config cf-run init would write")?;
+    Ok((text, config))
+}
+
+/// A path as the config shows it.
+fn written(raw: &str, home: &Path, cwd: &Path) -> String {
+    if raw.starts_with('~') {
+        return raw.to_owned();
+    }
+    // Drops `.` and repeated slashes; `..` stays, for the parser to refuse.
+    let path: PathBuf = cwd
+        .join(raw)
+        .components()
+        .filter(|c| *c != Component::CurDir)
+        .collect();
+    match path.strip_prefix(home) {
+        Ok(rel) if rel.as_os_str().is_empty() => "~".into(),
+        Ok(rel) => format!("~/{}", rel.display()),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// A table key: bare when it can be, so `compte1` stays `compte1`, but a
+/// name with a '.' is quoted (bare, it would make a nested table).
+fn key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if bare { name.to_owned() } else { quote(name) }
+}
+
+/// What is at the config's path already.
+pub enum Existing {
+    Missing,
+    /// A config for the same shared dir and accounts (its mode and setuid kept).
+    Same,
+    /// Anything else, and how it differs.
+    Different(String),
+}
+
+pub fn existing(path: &Path, wanted: &Config, uid: Uid, home: &Path) -> Existing {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Existing::Missing,
+        _ => {}
+    }
+    match Config::load(path, uid, home) {
+        Ok(c) if c.shared == wanted.shared && c.accounts == wanted.accounts => Existing::Same,
+        Ok(c) => {
+            let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
+            Existing::Different(format!(
+                "it names the shared dir {} and the accounts {}",
+                c.shared.display(),
+                names.join(", ")
+            ))
+        }
+        Err(e) => Existing::Different(format!("it cannot be used: {e:#}")),
+    }
+}
+
+/// Writes `text` at `path` (mode 0600) through a temporary file renamed into
+/// place: a crash leaves the old config or the new one, never half of one.
+pub fn write(path: &Path, text: &str) -> Result<()> {
+    let shown = path.display();
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        anyhow::bail!("{shown} is not a file path");
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".cf-init");
+    let tmp = dir.join(tmp_name);
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove {}", tmp.display()));
+        }
+        _ => {}
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("rename({}, {shown})", tmp.display()))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("fsync({})", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOME: &str = "/home/u";
+
+    fn build_text(shared: &str, accounts: &[(&str, &str)]) -> Result<(String, Config)> {
+        let accounts: Vec<_> = accounts
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.to_string()))
+            .collect();
+        build(
+            shared,
+            &accounts,
+            Path::new(HOME),
+            Path::new("/home/u/work"),
+        )
+    }
+
+    #[test]
+    fn writes_home_paths_with_a_tilde_and_keeps_the_order() {
+        let (text, config) = build_text(
+            "/home/u/.claude-projects-shared",
+            &[
+                ("zeta", "/home/u/.claude-zeta/"),
+                ("alpha", "~/.claude-alpha"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            text.contains("shared_projects = \"~/.claude-projects-shared\"\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[accounts.zeta]\ndir = \"~/.claude-zeta\"\n"),
+            "{text}"
+        );
+        let names: Vec<_> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
+        assert_eq!(config, Config::parse(&text, Path::new(HOME)).unwrap());
+    }
+
+    #[test]
+    fn takes_relative_paths_from_the_current_dir_and_others_as_they_are() {
+        let (_, config) = build_text("shared", &[("a", "/srv/a"), ("b", "./b")]).unwrap();
+        assert_eq!(config.shared, Path::new("/home/u/work/shared"));
+        assert_eq!(config.accounts[0].dir, Path::new("/srv/a"));
+        assert_eq!(config.accounts[1].dir, Path::new("/home/u/work/b"));
+    }
+
+    #[test]
+    fn quotes_dotted_names_and_odd_paths() {
+        let (text, config) = build_text("/srv/s \"x\"", &[("my.acct", "/srv/a")]).unwrap();
+        assert!(text.contains("[accounts.\"my.acct\"]"), "{text}");
+        assert_eq!(config.accounts[0].name, "my.acct");
+        assert_eq!(config.shared, Path::new("/srv/s \"x\""));
+    }
+
+    #[test]
+    fn refuses_what_a_launch_would_refuse() {
+        let e = |shared, accounts| format!("{:#}", build_text(shared, accounts).unwrap_err());
+        assert!(e("~/s", &[("a", "~/s/a")]).contains("inside"));
+        assert!(e("~/s", &[("a b", "~/a")]).contains("not allowed"));
+        assert!(e("~/s", &[("a", "../a")]).contains("'..'"));
+    }
+}

@@ -1,0 +1,153 @@
+//! What `init` tells: every path held in more than one place and what
+//! became of each copy, what was left in place and why, each account's
+//! `projects`, and the counts. On stdout, one plain line each.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::steps::{Event, whose};
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub events: Vec<Event>,
+    /// Left in place, and why.
+    pub left: Vec<(PathBuf, String)>,
+    /// Each account's `projects`, as it ends (or would end).
+    pub layout: Vec<String>,
+    /// Accounts whose `projects` still holds entries.
+    pub unsettled: Vec<String>,
+}
+
+impl Report {
+    /// How many things need the user's hand.
+    pub fn problems(&self) -> usize {
+        self.left.len() + self.unsettled.len()
+    }
+
+    /// The report's lines; with `dry`, every move is listed.
+    pub fn lines(&self, dry: bool) -> Vec<String> {
+        let mut lines: Vec<String> = self.events.iter().filter_map(|e| line(e, dry)).collect();
+        for (path, why) in &self.left {
+            lines.push(format!("left in place: {}: {why}", path.display()));
+        }
+        lines.extend(self.layout.iter().cloned());
+        lines.push(self.counts(dry));
+        lines
+    }
+
+    fn counts(&self, dry: bool) -> String {
+        let mut moved: BTreeMap<&str, usize> = BTreeMap::new();
+        let (mut same, mut prefix, mut conflicts) = (0, 0, 0);
+        for e in &self.events {
+            match e {
+                Event::Moved { from, .. } => *moved.entry(from).or_default() += 1,
+                Event::Same { .. } => same += 1,
+                Event::Prefix { .. } => prefix += 1,
+                Event::Conflict { .. } => conflicts += 1,
+            }
+        }
+        let total: usize = moved.values().sum();
+        let from: Vec<_> = moved
+            .iter()
+            .map(|(label, n)| format!("{n} from {}", whose(label)))
+            .collect();
+        let from = if from.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", from.join(", "))
+        };
+        format!(
+            "{}: {total} moved{from}, {}, {}, {}, {} left in place",
+            if dry { "would do" } else { "done" },
+            count(same, "identical copy dropped", "identical copies dropped"),
+            count(
+                prefix,
+                "prefix of a longer copy dropped",
+                "prefixes of a longer copy dropped"
+            ),
+            count(conflicts, "conflict set aside", "conflicts set aside"),
+            self.left.len()
+        )
+    }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn line(event: &Event, dry: bool) -> Option<String> {
+    Some(match event {
+        Event::Moved {
+            from,
+            path,
+            over_prefix: true,
+        } => format!(
+            "longer: {}: {}'s copy replaces the shared dir's, a prefix of it",
+            path.display(),
+            whose(from)
+        ),
+        Event::Moved { from, path, .. } if dry => {
+            format!("move: {}: {}", whose(from), path.display())
+        }
+        Event::Moved { .. } => return None,
+        Event::Same { from, path, kept } => format!(
+            "same: {}: {}'s copy is identical to {kept}; one is kept",
+            path.display(),
+            whose(from)
+        ),
+        Event::Prefix { from, path, kept } => format!(
+            "prefix: {}: {}'s copy is a prefix of {kept}, which is kept",
+            path.display(),
+            whose(from)
+        ),
+        Event::Conflict {
+            from,
+            path,
+            kept,
+            to,
+        } => format!(
+            "conflict: {}: {kept} stays there; {}'s differs and goes to {}",
+            path.display(),
+            whose(from),
+            to.display()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_merges_and_counts_moves() {
+        let report = Report {
+            events: vec![
+                Event::Moved {
+                    from: "a".into(),
+                    path: "p/1.jsonl".into(),
+                    over_prefix: false,
+                },
+                Event::Conflict {
+                    from: "a".into(),
+                    path: "p/2.jsonl".into(),
+                    kept: "b's".into(),
+                    to: ".cf-conflicts/a/p/2.jsonl".into(),
+                },
+            ],
+            left: vec![("/h/a/projects/p/3.jsonl".into(), "cannot read it".into())],
+            ..Report::default()
+        };
+        let real = report.lines(false);
+        assert_eq!(
+            real,
+            [
+                "conflict: p/2.jsonl: b's stays there; a's differs and goes to .cf-conflicts/a/p/2.jsonl",
+                "left in place: /h/a/projects/p/3.jsonl: cannot read it",
+                "done: 1 moved (1 from a), 0 identical copies dropped, \
+                 0 prefixes of a longer copy dropped, 1 conflict set aside, 1 left in place",
+            ]
+        );
+        assert_eq!(report.lines(true)[0], "move: a: p/1.jsonl");
+        assert_eq!(report.problems(), 1);
+    }
+}

@@ -1,0 +1,677 @@
+//! `cf-run init`, run as a built binary by an unprivileged user: the merge of
+//! several accounts' transcripts, the layouts it leaves, reruns, dry runs,
+//! refusals, and runs killed at any point.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant, SystemTime};
+
+use support::layout::{TestUser, bins, stderr, stdout};
+
+/// Two accounts, each logged in, no shared dir and no config yet.
+fn accounts(user: &TestUser) {
+    for account in ["compte1", "compte2"] {
+        user.write(&format!(".claude-{account}/who"), &format!("{account}\n"));
+        user.write(&format!(".claude-{account}/.credentials.json"), "{}\n");
+    }
+}
+
+/// `cf-run init` for the two accounts, shared dir `shared` (relative to the home).
+fn init_args(user: &TestUser, shared: &str, more: &[&str]) -> Vec<String> {
+    let home = user.home.display();
+    let mut args = vec![
+        "init".to_owned(),
+        "--shared".into(),
+        if shared.starts_with('/') {
+            shared.to_owned()
+        } else {
+            format!("{home}/{shared}")
+        },
+        "--account".into(),
+        format!("compte1={home}/.claude-compte1"),
+        "--account".into(),
+        format!("compte2={home}/.claude-compte2"),
+    ];
+    args.extend(more.iter().map(|s| s.to_string()));
+    args
+}
+
+fn init(user: &TestUser, more: &[&str]) -> Output {
+    let args = init_args(user, ".claude-projects-shared", more);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    user.run(&bins().plain, &args)
+}
+
+fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}stderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+fn read(user: &TestUser, rel: &str) -> String {
+    fs::read_to_string(user.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Sets a file's modification time, in seconds since the epoch.
+fn set_mtime(path: &Path, secs: u64) {
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    let meta = fs::symlink_metadata(path).unwrap();
+    meta.is_dir() && fs::read_dir(path).unwrap().next().is_none()
+}
+
+/// Writes the three kinds of overlap between the two accounts, and entries
+/// that only one account holds.
+fn overlapping_layout(user: &TestUser) {
+    accounts(user);
+    let p1 = ".claude-compte1/projects/-home-p";
+    let p2 = ".claude-compte2/projects/-home-p";
+    user.write(&format!("{p1}/same.jsonl"), "{\"n\":1}\n");
+    user.write(&format!("{p2}/same.jsonl"), "{\"n\":1}\n");
+    user.write(&format!("{p1}/grow.jsonl"), "{\"n\":1}\n");
+    user.write(&format!("{p2}/grow.jsonl"), "{\"n\":1}\n{\"n\":2}\n");
+    let newer = user.write(&format!("{p1}/fork.jsonl"), "{\"n\":1}\n{\"b\":1}\n");
+    let older = user.write(&format!("{p2}/fork.jsonl"), "{\"n\":1}\n{\"c\":1}\n");
+    set_mtime(&newer, 2_000_000_000);
+    set_mtime(&older, 1_000_000_000);
+    user.write(&format!("{p1}/only1.jsonl"), "one\n");
+    user.write(&format!("{p1}/only1/subagents/agent-a1.jsonl"), "agent\n");
+    user.write(&format!("{p2}/memory/MEMORY.md"), "remember\n");
+    user.mkdir(".claude-compte1/projects/-home-empty");
+    user.symlink(&format!("{p2}/outside"), "/etc/hostname");
+}
+
+#[test]
+fn merges_identical_prefix_and_diverged_copies_and_moves_the_rest() {
+    let user = TestUser::acquire();
+    overlapping_layout(&user);
+    let out = init(&user, &[]);
+    assert_ok(&out);
+    let o = stdout(&out);
+    let s = ".claude-projects-shared/-home-p";
+    assert_eq!(read(&user, &format!("{s}/same.jsonl")), "{\"n\":1}\n");
+    assert_eq!(
+        read(&user, &format!("{s}/grow.jsonl")),
+        "{\"n\":1}\n{\"n\":2}\n"
+    );
+    // The newer copy stays where Claude reads it; the other is set aside.
+    assert_eq!(
+        read(&user, &format!("{s}/fork.jsonl")),
+        "{\"n\":1}\n{\"b\":1}\n"
+    );
+    assert_eq!(
+        read(
+            &user,
+            ".claude-projects-shared/.cf-conflicts/compte2/-home-p/fork.jsonl"
+        ),
+        "{\"n\":1}\n{\"c\":1}\n"
+    );
+    assert_eq!(read(&user, &format!("{s}/only1.jsonl")), "one\n");
+    assert_eq!(
+        read(&user, &format!("{s}/only1/subagents/agent-a1.jsonl")),
+        "agent\n"
+    );
+    assert_eq!(read(&user, &format!("{s}/memory/MEMORY.md")), "remember\n");
+    assert!(is_empty_dir(
+        &user.path(".claude-projects-shared/-home-empty")
+    ));
+    // A symlink moves as a symlink: never followed.
+    let link = user.path(&format!("{s}/outside"));
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("/etc/hostname"));
+    for want in [
+        "same: -home-p/same.jsonl: compte2's copy is identical to compte1's; one is kept",
+        "prefix: -home-p/grow.jsonl: compte1's copy is a prefix of compte2's, which is kept",
+        "conflict: -home-p/fork.jsonl: compte1's stays there; compte2's differs and goes to \
+         .cf-conflicts/compte2/-home-p/fork.jsonl",
+        "compte1: projects is an empty dir",
+        "compte2: projects is an empty dir",
+        "1 identical copy dropped, 1 prefix of a longer copy dropped, 1 conflict set aside, 0 left in place",
+    ] {
+        assert!(o.contains(want), "want {want:?} in:\n{o}");
+    }
+    for account in ["compte1", "compte2"] {
+        assert!(is_empty_dir(
+            &user.path(&format!(".claude-{account}/projects"))
+        ));
+    }
+    assert!(!user.path(".claude-projects-shared/.cf-init").exists());
+    // The config it wrote is the user's, 0600, and a launch works with it.
+    let config = user.path(".config/claude-failover/config.toml");
+    let meta = fs::metadata(&config).unwrap();
+    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, user.uid));
+    let launched = user.run(
+        &bins().plain,
+        &[
+            "--account",
+            "compte2",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/.claude/who ~/.claude/projects/-home-p/fork.jsonl",
+        ],
+    );
+    assert_ok(&launched);
+    assert_eq!(stdout(&launched), "compte2\n{\"n\":1}\n{\"b\":1}\n");
+}
+
+#[test]
+fn the_symlink_layout_links_each_projects_to_the_shared_dir() {
+    let user = TestUser::acquire();
+    overlapping_layout(&user);
+    assert_ok(&init(&user, &["--layout", "symlink"]));
+    let shared = user.path(".claude-projects-shared");
+    for account in ["compte1", "compte2"] {
+        let link = user.path(&format!(".claude-{account}/projects"));
+        assert_eq!(fs::read_link(&link).unwrap(), shared);
+    }
+    for mode in ["symlink", "userns"] {
+        let out = user.run(
+            &bins().plain,
+            &[
+                "--mode",
+                mode,
+                "--account",
+                "compte1",
+                "--",
+                "sh",
+                "-c",
+                "cat \"$CLAUDE_CONFIG_DIR/projects/-home-p/grow.jsonl\"",
+            ],
+        );
+        assert_ok(&out);
+        assert_eq!(stdout(&out), "{\"n\":1}\n{\"n\":2}\n", "{mode}");
+    }
+}
+
+#[test]
+fn the_older_symlink_layout_is_recognised_and_the_shared_copies_take_part() {
+    let user = TestUser::acquire();
+    accounts(&user);
+    let shared = user.path(".claude-projects-shared");
+    // compte1 already links to the shared dir; compte2 kept its own projects.
+    user.write(".claude-projects-shared/-p/kept.jsonl", "shared\n");
+    let new = user.write(".claude-projects-shared/-p/newer.jsonl", "shared new\n");
+    let old = user.write(".claude-projects-shared/-p/older.jsonl", "shared old\n");
+    user.symlink(".claude-compte1/projects", &shared);
+    let mine_old = user.write(".claude-compte2/projects/-p/newer.jsonl", "mine old\n");
+    let mine_new = user.write(".claude-compte2/projects/-p/older.jsonl", "mine new\n");
+    user.write(
+        ".claude-compte2/projects/-p/kept.jsonl",
+        "shared\nand more\n",
+    );
+    set_mtime(&new, 2_000_000_000);
+    set_mtime(&mine_old, 1_000_000_000);
+    set_mtime(&old, 1_000_000_000);
+    set_mtime(&mine_new, 2_000_000_000);
+    // The single-account ~/.claude of old, with a transcript of its own.
+    user.write(".claude/projects/-p/solo.jsonl", "solo\n");
+    let out = init(&user, &[]);
+    assert_ok(&out);
+    let o = stdout(&out);
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-p/newer.jsonl"),
+        "shared new\n"
+    );
+    assert_eq!(
+        read(
+            &user,
+            ".claude-projects-shared/.cf-conflicts/compte2/-p/newer.jsonl"
+        ),
+        "mine old\n"
+    );
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-p/older.jsonl"),
+        "mine new\n"
+    );
+    assert_eq!(
+        read(
+            &user,
+            ".claude-projects-shared/.cf-conflicts/.shared/-p/older.jsonl"
+        ),
+        "shared old\n"
+    );
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-p/kept.jsonl"),
+        "shared\nand more\n"
+    );
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-p/solo.jsonl"),
+        "solo\n"
+    );
+    assert!(
+        o.contains(
+            "longer: -p/kept.jsonl: compte2's copy replaces the shared dir's, a prefix of it"
+        ),
+        "{o}"
+    );
+    assert!(
+        o.contains("conflict: -p/older.jsonl: compte2's stays there; the shared dir's differs"),
+        "{o}"
+    );
+    assert!(o.contains("compte1: projects is now an empty dir"), "{o}");
+    assert!(is_empty_dir(&user.path(".claude-compte1/projects")));
+    assert!(is_empty_dir(&user.path(".claude/projects")));
+    let out = user.run(
+        &bins().plain,
+        &[
+            "--account",
+            "compte1",
+            "--",
+            "cat",
+            ".claude/projects/-p/solo.jsonl",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "solo\n");
+}
+
+#[test]
+fn a_second_run_changes_nothing() {
+    let user = TestUser::acquire();
+    overlapping_layout(&user);
+    assert_ok(&init(&user, &[]));
+    let before = user.snapshot();
+    let again = init(&user, &[]);
+    assert_ok(&again);
+    assert_eq!(user.snapshot(), before, "the second run changed the disk");
+    let o = stdout(&again);
+    assert!(o.contains("already says this; left as it is"), "{o}");
+    assert!(o.contains("done: 0 moved,"), "{o}");
+}
+
+#[test]
+fn dry_run_prints_what_would_move_and_changes_nothing() {
+    let user = TestUser::acquire();
+    overlapping_layout(&user);
+    let before = user.snapshot();
+    let out = init(&user, &["--dry-run"]);
+    assert_ok(&out);
+    assert_eq!(user.snapshot(), before, "--dry-run changed the disk");
+    let o = stdout(&out);
+    let home = user.home.display();
+    for want in [
+        "dry run: nothing is changed".to_owned(),
+        format!("create: the shared dir {home}/.claude-projects-shared"),
+        format!("config: write {home}/.config/claude-failover/config.toml"),
+        "move: compte1: -home-p/only1.jsonl".into(),
+        "move: compte2: -home-p/memory/MEMORY.md".into(),
+        "conflict: -home-p/fork.jsonl".into(),
+        "compte1: projects ends as an empty dir".into(),
+        "would do: 7 moved".into(),
+    ] {
+        assert!(o.contains(&want), "want {want:?} in:\n{o}");
+    }
+}
+
+#[test]
+fn refuses_to_replace_a_different_config_without_force() {
+    let user = TestUser::acquire();
+    overlapping_layout(&user);
+    user.config(
+        "shared_projects = \"~/elsewhere\"\n[accounts.compte1]\ndir = \"~/.claude-compte1\"\n",
+    );
+    let before = user.snapshot();
+    let out = init(&user, &[]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("cf-run: the config")
+            && e.contains("says something else")
+            && e.contains("--force"),
+        "{e}"
+    );
+    assert_eq!(user.snapshot(), before, "a refusal changed the disk");
+    assert_ok(&init(&user, &["--force"]));
+    let config = read(&user, ".config/claude-failover/config.toml");
+    assert!(
+        config.contains("shared_projects = \"~/.claude-projects-shared\""),
+        "{config}"
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_left_in_place_and_reported() {
+    let user = TestUser::acquire();
+    overlapping_layout(&user);
+    let secret = user.write(".claude-compte1/projects/-home-p/secret.jsonl", "secret\n");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    let out = init(&user, &[]);
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(
+        o.contains(&format!(
+            "left in place: {}: cannot read it",
+            secret.display()
+        )),
+        "{o}"
+    );
+    assert!(
+        o.contains("compte1: ") && o.contains("still holds entries"),
+        "{o}"
+    );
+    assert!(
+        e.contains("1 entries left in place") && e.contains("run cf-run init again"),
+        "{e}"
+    );
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "secret\n");
+    // Everything else moved.
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-home-p/only1.jsonl"),
+        "one\n"
+    );
+    // Once readable, a rerun finishes the job.
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_ok(&init(&user, &[]));
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-home-p/secret.jsonl"),
+        "secret\n"
+    );
+    assert!(is_empty_dir(&user.path(".claude-compte1/projects")));
+}
+
+#[test]
+fn a_tree_that_is_the_shared_dir_itself_loses_nothing() {
+    let user = TestUser::acquire();
+    accounts(&user);
+    user.write(".claude-projects-shared/-p/a.jsonl", "shared\n");
+    user.mkdir(".claude-compte1/projects");
+    // As inside a session: compte1's projects is the shared dir, bound over it.
+    let args = init_args(&user, ".claude-projects-shared", &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let inner = user.command(&bins().plain, &args, &[]);
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" \"$1\" && shift && exec \"$@\"")
+        .arg(user.path(".claude-projects-shared"))
+        .arg(user.path(".claude-compte1/projects"))
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(&user.home)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("compte1: projects is the shared dir itself (a bind mount)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-p/a.jsonl"),
+        "shared\n"
+    );
+    // A file reached twice (here a hard link) is left for the user to sort out.
+    let twice = user.path(".claude-compte2/projects/-p/a.jsonl");
+    user.mkdir(".claude-compte2/projects/-p");
+    fs::hard_link(user.path(".claude-projects-shared/-p/a.jsonl"), &twice).unwrap();
+    let out = init(&user, &[]);
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    assert!(stdout(&out).contains("the same file"), "{}", stdout(&out));
+    assert_eq!(
+        read(&user, ".claude-projects-shared/-p/a.jsonl"),
+        "shared\n"
+    );
+    assert_eq!(fs::read_to_string(&twice).unwrap(), "shared\n");
+}
+
+// Crash safety: many entries, overlapping in every way, killed again and again.
+
+/// Each account's (relative path, content, mtime), and what the shared dir
+/// (with `.cf-conflicts`) must hold once merged.
+struct Generated {
+    files: Vec<(&'static str, String, String, u64)>,
+    expected: BTreeMap<String, String>,
+}
+
+fn generate(n: usize) -> Generated {
+    let mut files = vec![];
+    let mut expected = BTreeMap::new();
+    for i in 0..n {
+        let rel = format!("-home-p{}/s{i}.jsonl", i % 37);
+        let line = format!("{{\"i\":{i}}}\n");
+        let longer = format!("{line}{{\"more\":{i}}}\n");
+        let other = format!("{line}{{\"other\":{i}}}\n");
+        let mut add = |account, content: &str, mtime| {
+            files.push((account, rel.clone(), content.to_owned(), mtime))
+        };
+        match i % 5 {
+            0 => add("compte1", &line, 1_000),
+            1 => add("compte2", &line, 1_000),
+            2 => {
+                add("compte1", &line, 1_000);
+                add("compte2", &line, 2_000);
+            }
+            3 => {
+                add("compte1", &line, 3_000);
+                add("compte2", &longer, 1_000);
+            }
+            _ => {
+                add("compte1", &longer, 1_000);
+                add("compte2", &other, 2_000);
+            }
+        }
+        match i % 5 {
+            3 => expected.insert(rel.clone(), longer),
+            4 => {
+                expected.insert(format!(".cf-conflicts/compte1/{rel}"), longer);
+                expected.insert(rel.clone(), other)
+            }
+            _ => expected.insert(rel.clone(), line),
+        };
+    }
+    Generated { files, expected }
+}
+
+fn write_generated(user: &TestUser, g: &Generated) {
+    accounts(user);
+    for (account, rel, content, mtime) in &g.files {
+        let path = user.write(&format!(".claude-{account}/projects/{rel}"), content);
+        set_mtime(&path, *mtime);
+    }
+}
+
+/// Every regular file below `dir`: relative path and content.
+fn files_below(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Nothing lost at any point: every original content is still somewhere
+/// (an account, the shared dir or a conflict copy) in full, or within a
+/// longer copy of the same path.
+fn assert_nothing_lost(user: &TestUser, shared: &Path, g: &Generated, round: usize) {
+    let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for account in ["compte1", "compte2"] {
+        let projects = user.path(&format!(".claude-{account}/projects"));
+        for (rel, content) in files_below(&projects) {
+            held.entry(rel).or_default().push(content);
+        }
+    }
+    for (rel, content) in files_below(shared) {
+        if rel.starts_with(".cf-init/") {
+            continue;
+        }
+        let rel = match rel.strip_prefix(".cf-conflicts/") {
+            Some(rest) => rest.split_once('/').unwrap().1.to_owned(),
+            None => rel,
+        };
+        held.entry(rel).or_default().push(content);
+    }
+    for (_, rel, content, _) in &g.files {
+        let found = held
+            .get(rel)
+            .is_some_and(|copies| copies.iter().any(|c| c.starts_with(content.as_str())));
+        assert!(found, "round {round}: {rel} ({content:?}) was lost");
+    }
+}
+
+/// Kills `cf-run init` (SIGKILL) after longer and longer delays, each run
+/// going on from what the last one left, until one finishes on its own;
+/// checks that nothing is lost after each kill, and that the end holds
+/// exactly what an uninterrupted merge gives. Returns the report of the run
+/// that finished the merge (the last one that was not a no-op: the job may
+/// end in a run killed after it reported).
+fn kill_until_done(user: &TestUser, shared: &Path, g: &Generated) -> String {
+    let args = init_args(user, shared.to_str().unwrap(), &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut delay, mut killed, mut mid_merge) = (Duration::from_millis(2), 0, 0);
+    let start = Instant::now();
+    // A file, not a pipe: a run must never block on a reader that is not there.
+    let report = std::env::temp_dir().join(format!("cf-run-init-report-{}", user.name));
+    let mut last_report = String::new();
+    loop {
+        let mut child = user
+            .command(&bins().plain, &args, &[])
+            .stdout(fs::File::create(&report).unwrap())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let done = child.try_wait().unwrap().is_some();
+        if !done {
+            child.kill().unwrap();
+        }
+        let status = child.wait().unwrap();
+        let text = fs::read_to_string(&report).unwrap();
+        if text.contains("done: ") && !text.contains("done: 0 moved, 0 identical") {
+            last_report = text;
+        }
+        if done {
+            assert!(status.success(), "the last run failed: {status}");
+            break;
+        }
+        killed += 1;
+        mid_merge += usize::from(shared.join(".cf-init/journal").exists());
+        assert_nothing_lost(user, shared, g, killed);
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no run finished"
+        );
+        delay = delay.mul_f64(1.1) + Duration::from_millis(1);
+    }
+    assert!(
+        killed >= 3 && mid_merge >= 2,
+        "killed {killed}, mid-merge {mid_merge}"
+    );
+    assert_eq!(files_below(shared), g.expected, "after {killed} kills");
+    for account in ["compte1", "compte2"] {
+        assert!(is_empty_dir(
+            &user.path(&format!(".claude-{account}/projects"))
+        ));
+    }
+    // And once done, a further run changes nothing.
+    let before = user.snapshot();
+    assert!(user.run(&bins().plain, &args).status.success());
+    assert_eq!(user.snapshot(), before);
+    let _ = fs::remove_file(&report);
+    last_report
+}
+
+#[test]
+fn a_merge_killed_at_any_point_finishes_on_rerun_with_nothing_lost_or_duplicated() {
+    let user = TestUser::acquire();
+    let g = generate(4000);
+    write_generated(&user, &g);
+    let report = kill_until_done(&user, &user.path(".claude-projects-shared"), &g);
+    // The report of the run that finished counts what the killed ones did too.
+    assert!(
+        report.contains(
+            "done: 4000 moved (1600 from compte1, 2400 from compte2), 800 identical copies dropped, \
+             800 prefixes of a longer copy dropped, 800 conflicts set aside, 0 left in place"
+        ),
+        "{report}"
+    );
+}
+
+/// A shared dir on another filesystem (a tmpfs), removed when dropped.
+struct OtherFs(PathBuf);
+
+impl Drop for OtherFs {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn across_filesystems_a_killed_merge_also_finishes_with_nothing_lost_or_duplicated() {
+    let user = TestUser::acquire();
+    let shared = OtherFs(PathBuf::from(format!("/dev/shm/cf-run-init-{}", user.name)));
+    let _ = fs::remove_dir_all(&shared.0);
+    let dev = |p: &Path| fs::metadata(p).unwrap().dev();
+    assert_ne!(
+        dev(Path::new("/dev/shm")),
+        dev(&user.home),
+        "/dev/shm is not another filesystem here"
+    );
+    let g = generate(1500);
+    write_generated(&user, &g);
+    let report = kill_until_done(&user, &shared.0, &g);
+    assert!(
+        report.contains(", 300 conflicts set aside, 0 left in place"),
+        "{report}"
+    );
+    // Copies keep their times: the diverged decisions hold across filesystems.
+    let moved = shared.0.join("-home-p0/s0.jsonl");
+    assert_eq!(fs::metadata(moved).unwrap().mtime(), 1_000);
+}
+
+/// `cargo test --test init -- --ignored --nocapture` merges 100,000
+/// transcripts and prints how long it took.
+#[test]
+#[ignore]
+fn merges_100000_transcripts() {
+    let user = TestUser::acquire();
+    accounts(&user);
+    let n = 100_000;
+    for i in 0..n {
+        let account = if i % 2 == 0 { "compte1" } else { "compte2" };
+        let dir = user.path(&format!(".claude-{account}/projects/-home-p{}", i % 500));
+        if i < 1000 {
+            fs::create_dir_all(&dir).unwrap();
+        }
+        fs::write(dir.join(format!("{i}.jsonl")), format!("{{\"i\":{i}}}\n")).unwrap();
+    }
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{}:{}", user.uid, user.gid)])
+        .arg(&user.home)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let start = Instant::now();
+    let out = init(&user, &[]);
+    let took = start.elapsed();
+    assert_ok(&out);
+    println!(
+        "cf-run init merged {n} transcripts in {:.2} s",
+        took.as_secs_f64()
+    );
+    assert_eq!(files_below(&user.path(".claude-projects-shared")).len(), n);
+}
