@@ -86,8 +86,15 @@ fn read_at(dir: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     match openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => {
-            let mut bytes = vec![];
-            File::from(fd).take(1 << 20).read_to_end(&mut bytes)?;
+            // State files are small: one read takes all of one unless it fills
+            // the buffer (the registry's are ~150 bytes, read by the thousand).
+            let mut bytes = vec![0; 8192];
+            let n =
+                nix::unistd::read(&fd, &mut bytes).map_err(|e| anyhow!("read({name}) => {e}"))?;
+            bytes.truncate(n);
+            if n == 8192 {
+                File::from(fd).take(1 << 20).read_to_end(&mut bytes)?;
+            }
             Ok(Some(bytes))
         }
         Err(Errno::ENOENT) => Ok(None),
@@ -275,14 +282,45 @@ impl Entry {
     }
 }
 
-/// Adds `entry` to the registry.
+/// Adds `entry` to the registry, and removes a few entries of processes
+/// that are gone, so that the registry stays small however rarely `ps` runs,
+/// at a cost that does not grow with it.
 pub fn register(state: &State, entry: &Entry) -> Result<()> {
     let dir = state.create("sessions")?;
     write_at(
         &dir,
         &format!("{}.json", entry.pid),
         &serde_json::to_vec(entry)?,
-    )
+    )?;
+    prune(&dir, PRUNE_PER_LAUNCH);
+    Ok(())
+}
+
+/// How many registry entries a launch looks at for pruning.
+const PRUNE_PER_LAUNCH: usize = 8;
+
+/// Removes the entries among the first `look_at` whose process no longer
+/// exists. A live pid is left alone, even if reused: `ps` tells those apart.
+fn prune(dir: &OwnedFd, look_at: usize) {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let Ok(mut listing) = nix::dir::Dir::openat(dir, ".", flags, Mode::empty()) else {
+        return;
+    };
+    let gone: Vec<String> = listing
+        .iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str().ok()?.to_owned();
+            let pid: u32 = name.strip_suffix(".json")?.parse().ok()?;
+            Some((name, pid))
+        })
+        .take(look_at)
+        .filter(|(_, pid)| proc_stat(*pid).is_none_or(|(state, _)| state == 'Z'))
+        .map(|(name, _)| name)
+        .collect();
+    for name in gone {
+        let _ = unlinkat(dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
+    }
 }
 
 /// The live entries, oldest first. Entries of processes that are gone are
@@ -343,7 +381,16 @@ fn start_ticks(pid: u32) -> Option<u64> {
 
 /// State letter and start time of `pid`, from /proc/PID/stat.
 fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = resolve::read_small(&format!("/proc/{pid}/stat")).ok()?;
+    // One read: the kernel writes the whole line at once, well under 1 KiB.
+    let mut buf = [0u8; 1024];
+    let fd = nix::fcntl::open(
+        format!("/proc/{pid}/stat").as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let n = nix::unistd::read(&fd, &mut buf).ok()?;
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
     // The command name (field 2) may hold spaces and parentheses: skip past its last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

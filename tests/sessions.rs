@@ -236,6 +236,20 @@ fn ps_lists_live_sessions_and_forgets_dead_ones() {
 }
 
 #[test]
+fn the_registry_stays_small_when_nobody_runs_ps() {
+    let (user, path) = with_fake_claude("true");
+    for _ in 0..40 {
+        let out = cf(&user, &path, &["--account", "compte1", "--", "true"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    // Each launch adds its entry and removes entries of processes that are gone.
+    let left = std::fs::read_dir(user.path(".local/state/cf-run/sessions"))
+        .unwrap()
+        .count();
+    assert!(left <= 3, "{left} entries left after 40 finished launches");
+}
+
+#[test]
 fn ps_ignores_an_entry_whose_pid_was_reused() {
     let (user, _) = with_fake_claude("true");
     // A live pid (this test's) with another start time: a reused pid.
