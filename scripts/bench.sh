@@ -78,18 +78,24 @@ table "$out/root.json" 'bwrap (root)'
 
 echo
 echo "## 3. With $sessions live sessions"
-as_user hyperfine -N --warmup 5 --runs 50 --export-json "$out/none.json" \
+# unshare and /bin/true are the controls: what the kernel itself does with
+# 1,000 more processes and namespaces around.
+as_user hyperfine -N --warmup 5 --runs 100 --export-json "$out/none.json" \
     -n 'ps --json, 0 sessions' "$bin/cf-run ps --json" \
-    -n 'launch, 0 sessions' "$bin/cf-run --mode userns --account a -- /bin/true" >&2
+    -n 'launch, 0 sessions' "$bin/cf-run --mode userns --account a -- /bin/true" \
+    -n 'unshare -U -m -r, 0 sessions' 'unshare -U -m -r /bin/true' \
+    -n '/bin/true, 0 sessions' '/bin/true' >&2
 for i in $(seq "$sessions"); do
     as_user "$bin/cf-run" --mode userns --account a -- sleep 3600 &
 done
 until [[ $(as_user "$bin/cf-run" ps --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') -ge $sessions ]]; do
     sleep 0.5
 done
-as_user hyperfine -N --warmup 5 --runs 50 --export-json "$out/many.json" \
+as_user hyperfine -N --warmup 5 --runs 100 --export-json "$out/many.json" \
     -n "ps --json, $sessions sessions" "$bin/cf-run ps --json" \
-    -n "launch, $sessions sessions" "$bin/cf-run --mode userns --account a -- /bin/true" >&2
+    -n "launch, $sessions sessions" "$bin/cf-run --mode userns --account a -- /bin/true" \
+    -n "unshare -U -m -r, $sessions sessions" 'unshare -U -m -r /bin/true' \
+    -n "/bin/true, $sessions sessions" '/bin/true' >&2
 pkill -KILL -u "$user" sleep || true
 wait 2>/dev/null || true
 python3 - "$out/none.json" "$out/many.json" <<'PY'

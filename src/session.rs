@@ -286,7 +286,9 @@ impl Entry {
 /// that are gone, so that the registry stays small however rarely `ps` runs,
 /// at a cost that does not grow with it.
 pub fn register(state: &State, entry: &Entry) -> Result<()> {
-    let dir = state.create("sessions")?;
+    // Sharded by pid: each dir stays small however many sessions run, so
+    // making an entry costs the same with a thousand of them as with none.
+    let dir = state.create(&format!("sessions/{:02x}", entry.pid % SHARDS))?;
     write_at(
         &dir,
         &format!("{}.json", entry.pid),
@@ -296,30 +298,22 @@ pub fn register(state: &State, entry: &Entry) -> Result<()> {
     Ok(())
 }
 
+/// How many dirs the registry is spread over.
+const SHARDS: u32 = 64;
+
 /// How many registry entries a launch looks at for pruning.
 const PRUNE_PER_LAUNCH: usize = 8;
 
 /// Removes the entries among the first `look_at` whose process no longer
 /// exists. A live pid is left alone, even if reused: `ps` tells those apart.
 fn prune(dir: &OwnedFd, look_at: usize) {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let Ok(mut listing) = nix::dir::Dir::openat(dir, ".", flags, Mode::empty()) else {
+    let Ok(names) = names(dir, |name| name.strip_suffix(".json")?.parse().ok()) else {
         return;
     };
-    let gone: Vec<String> = listing
-        .iter()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str().ok()?.to_owned();
-            let pid: u32 = name.strip_suffix(".json")?.parse().ok()?;
-            Some((name, pid))
-        })
-        .take(look_at)
-        .filter(|(_, pid)| proc_stat(*pid).is_none_or(|(state, _)| state == 'Z'))
-        .map(|(name, _)| name)
-        .collect();
-    for name in gone {
-        let _ = unlinkat(dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
+    for (name, pid) in names.into_iter().take(look_at) {
+        if proc_stat(pid).is_none_or(|(state, _)| state == 'Z') {
+            let _ = unlinkat(dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
     }
 }
 
@@ -327,30 +321,30 @@ fn prune(dir: &OwnedFd, look_at: usize) {
 /// removed; files cf-run did not write (not `<pid>.json` of that pid) are
 /// never touched.
 pub fn live(state: &State) -> Result<Vec<Entry>> {
-    let Some(dir) = state.open("sessions")? else {
+    let Some(root) = state.open("sessions")? else {
         return Ok(vec![]);
     };
-    let mut names = vec![];
-    let mut listing = nix::dir::Dir::openat(
-        &dir,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| anyhow!("cannot list {}/sessions: {e}", state.dir.display()))?;
-    for item in listing.iter().flatten() {
-        let name = item.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name
-            .strip_suffix(".json")
-            .and_then(|p| p.parse::<u32>().ok())
-        {
-            names.push((name, pid));
+    let mut entries = vec![];
+    for (shard, _) in names(&root, |name| {
+        (name.len() == 2)
+            .then(|| u32::from_str_radix(name, 16).ok())
+            .flatten()
+    })? {
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if let Ok(dir) = openat(&root, shard.as_str(), flags, Mode::empty()) {
+            entries.extend(live_in(&dir)?);
         }
     }
+    entries.sort_by(|a, b| (&a.started, a.pid).cmp(&(&b.started, b.pid)));
+    Ok(entries)
+}
+
+/// The live entries of one shard of the registry; the others are removed.
+fn live_in(dir: &OwnedFd) -> Result<Vec<Entry>> {
     let mut entries = vec![];
-    for (name, pid) in names {
+    for (name, pid) in names(dir, |name| name.strip_suffix(".json")?.parse().ok())? {
         let Some(entry) =
-            read_at(&dir, &name)?.and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+            read_at(dir, &name)?.and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
         else {
             continue;
         };
@@ -361,11 +355,25 @@ pub fn live(state: &State) -> Result<Vec<Entry>> {
             entries.push(entry);
         } else {
             // Gone or reused: never shown, cleaned up.
-            let _ = unlinkat(&dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
+            let _ = unlinkat(dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
         }
     }
-    entries.sort_by(|a, b| (&a.started, a.pid).cmp(&(&b.started, b.pid)));
     Ok(entries)
+}
+
+/// The names in `dir` that `parse` accepts, with what it made of them.
+fn names(dir: &OwnedFd, parse: impl Fn(&str) -> Option<u32>) -> Result<Vec<(String, u32)>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut listing = nix::dir::Dir::openat(dir, ".", flags, Mode::empty())
+        .map_err(|e| anyhow!("getdents => {e}"))?;
+    Ok(listing
+        .iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str().ok()?;
+            parse(name).map(|n| (name.to_owned(), n))
+        })
+        .collect())
 }
 
 /// The live launch holding `session`, if any.

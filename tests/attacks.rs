@@ -2223,7 +2223,7 @@ fn forge_entry(user: &TestUser, pid: u32, cwd: &str) {
         "start_ticks": start_ticks(pid),
     });
     user.write(
-        &format!(".local/state/cf-run/sessions/{pid}.json"),
+        &format!(".local/state/cf-run/sessions/{:02x}/{pid}.json", pid % 64),
         &entry.to_string(),
     );
 }

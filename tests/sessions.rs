@@ -219,12 +219,12 @@ fn ps_lists_live_sessions_and_forgets_dead_ones() {
     let left = ps(&user);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["account"], "compte2");
-    let registry = user.path(".local/state/cf-run/sessions");
-    assert_eq!(
-        std::fs::read_dir(&registry).unwrap().count(),
-        1,
-        "the dead entry's file stayed"
-    );
+    let shards = std::fs::read_dir(user.path(".local/state/cf-run/sessions")).unwrap();
+    let files: Vec<_> = shards
+        .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "the dead entry's file stayed: {files:?}");
     let again = cf(
         &user,
         &path,
@@ -242,11 +242,23 @@ fn the_registry_stays_small_when_nobody_runs_ps() {
         let out = cf(&user, &path, &["--account", "compte1", "--", "true"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
-    // Each launch adds its entry and removes entries of processes that are gone.
-    let left = std::fs::read_dir(user.path(".local/state/cf-run/sessions"))
-        .unwrap()
-        .count();
-    assert!(left <= 3, "{left} entries left after 40 finished launches");
+    // Each launch adds its entry and removes entries of processes that are
+    // gone from its shard (one of 64): the registry stays near that size.
+    let count = |user: &TestUser| -> usize {
+        let shards = std::fs::read_dir(user.path(".local/state/cf-run/sessions")).unwrap();
+        shards
+            .map(|s| std::fs::read_dir(s.unwrap().path()).unwrap().count())
+            .sum()
+    };
+    let after_40 = count(&user);
+    for _ in 0..160 {
+        cf(&user, &path, &["--account", "compte1", "--", "true"]);
+    }
+    let after_200 = count(&user);
+    assert!(
+        after_200 <= 64 + 8,
+        "{after_40} entries after 40 launches, {after_200} after 200"
+    );
 }
 
 #[test]
@@ -257,7 +269,10 @@ fn ps_ignores_an_entry_whose_pid_was_reused() {
     let forged = format!(
         "{{\"pid\":{pid},\"account\":\"compte1\",\"session\":null,\"cwd\":\"/\",\"started\":\"2026-01-01T00:00:00Z\",\"mode\":\"userns\",\"start_ticks\":1}}"
     );
-    let file = user.write(&format!(".local/state/cf-run/sessions/{pid}.json"), &forged);
+    let file = user.write(
+        &format!(".local/state/cf-run/sessions/{:02x}/{pid}.json", pid % 64),
+        &forged,
+    );
     assert_eq!(ps(&user), Vec::<Value>::new());
     assert!(!file.exists(), "the stale entry was not cleaned up");
 }
