@@ -8,15 +8,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 [[ $(id -u) == 0 ]] || { echo "scripts/demo.sh: run as root (sudo scripts/demo.sh): it installs to /usr/local/bin and makes a demo user" >&2; exit 1; }
-command -v cargo >/dev/null || { echo "scripts/demo.sh: needs a Rust toolchain (1.85 or newer, from rustup)" >&2; exit 1; }
 command -v setpriv >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux libcap2-bin >&2; }
 
-cargo build --release --locked
-install -m 755 target/release/cf-run /usr/local/bin/cf-run
-if [[ ${1:-} == --privileged ]]; then
-    setcap cap_sys_admin+p /usr/local/bin/cf-run
-fi
-echo "installed /usr/local/bin/cf-run ($(/usr/local/bin/cf-run --version))"
+# Build and install with the project's installer (--privileged passes through).
+bash scripts/install.sh "$@"
 
 # A throwaway user with a temporary home: cf-run takes the home from the
 # password database, never from $HOME.

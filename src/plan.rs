@@ -272,7 +272,7 @@ impl fmt::Display for Plan {
         }
         writeln!(
             f,
-            "register: {}/sessions/<pid>.json",
+            "register: {}/sessions/<pid % 64>/<pid>.json",
             self.state.dir.display()
         )?;
         let command: Vec<_> = self.command.iter().map(|a| format!("{a:?}")).collect();
