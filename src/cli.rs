@@ -60,6 +60,12 @@ pub struct InitArgs {
     #[arg(long = "account", value_name = "NAME=DIR", required = true, value_parser = name_dir)]
     pub accounts: Vec<(String, String)>,
 
+    /// A further dir under ~/.claude that every account shares (file-history,
+    /// plans, tasks, todos, agents, commands, skills, plugins) and the shared
+    /// dir its contents merge into (created when missing); repeat for each
+    #[arg(long = "share", value_name = "NAME=DIR", value_parser = name_dir)]
+    pub shares: Vec<(String, String)>,
+
     /// What each account's projects becomes: an empty dir the shared dir is
     /// bound over, or a symlink to the shared dir
     #[arg(long, value_enum, default_value_t = Layout::Namespace)]

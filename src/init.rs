@@ -1,5 +1,6 @@
 //! `cf-run init`: write the config and merge every account's `projects` into
-//! the shared dir, losslessly, in a way a kill at any point cannot spoil.
+//! the shared dir, and each `--share NAME=DIR`'s `NAME` (`file-history`, ...)
+//! into its DIR, losslessly, in a way a kill at any point cannot spoil.
 //!
 //! Everything is checked before anything changes. Then the trees are walked
 //! (never following a symlink), each relative path is decided on its own
@@ -25,7 +26,7 @@ use anyhow::{Context, Result, bail};
 use nix::unistd::Uid;
 
 use crate::cli::InitArgs;
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, Share};
 use crate::policy::{self, Policy};
 use crate::resolve::{self, Entry};
 use crate::session::{self, State};
@@ -43,13 +44,13 @@ pub const WORK_DIR: &str = ".cf-init";
 pub const CONFLICTS_DIR: &str = ".cf-conflicts";
 /// The shared dir's own copies (no account can be named with a leading '.').
 pub const SHARED_LABEL: &str = ".shared";
-/// What `~/.claude/projects` held.
+/// What `~/.claude/NAME` held (the single-account layout of old).
 pub const CLAUDE_LABEL: &str = ".claude";
 
 /// How many paths go between two journal records.
 const BATCH: usize = 2000;
 
-/// What each account's `projects` becomes.
+/// What each account's `projects`, and each other shared entry, becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Layout {
     /// An empty dir, over which a namespace launch binds the shared dir
@@ -60,7 +61,8 @@ pub enum Layout {
 
 pub fn run(args: &InitArgs, config_path: &Path, user: &User) -> Result<()> {
     let cwd = std::env::current_dir().context("getcwd")?;
-    let (text, config) = configfile::build(&args.shared, &args.accounts, &user.home, &cwd)?;
+    let (text, config) =
+        configfile::build(&args.shared, &args.accounts, &args.shares, &user.home, &cwd)?;
     Policy::load(Path::new(policy::PATH))?.permit(&config)?;
     let existing = configfile::existing(config_path, &config, user.uid, &user.home);
     if let Existing::Different(how) = &existing
@@ -72,51 +74,28 @@ pub fn run(args: &InitArgs, config_path: &Path, user: &User) -> Result<()> {
             config_path.display()
         );
     }
-    let shared = &config.shared;
-    let shared_exists = match resolve::entry(shared)? {
-        Entry::Missing => false,
-        _ => {
-            resolve::owned_dir(shared, user.uid, "the shared projects dir")?;
-            true
-        }
-    };
-    let sources = &sources(&config, user)?;
     if !args.dry_run {
         refuse_live_sessions(user)?;
     }
-    let tree = scan::scan(sources);
-    let dirs: Vec<PathBuf> = tree
-        .paths
-        .iter()
-        .flat_map(|(rel, holders)| {
-            holders
-                .iter()
-                .filter(|h| h.1 == Kind::Dir)
-                .map(move |h| sources[h.0].root.join(rel))
-        })
-        .collect();
-    let planned = steps::plan(sources, tree);
+    let jobs = config
+        .shares()
+        .into_iter()
+        .map(|share| Job::plan(&config, share, user))
+        .collect::<Result<Vec<_>>>()?;
     if args.dry_run {
-        print_dry_run(
-            &config,
-            args.layout,
-            user.uid,
-            shared_exists,
-            &existing,
-            config_path,
-            planned,
-        );
+        print_dry_run(&config, jobs, args.layout, user.uid, &existing, config_path);
         return Ok(());
     }
 
-    if !shared_exists {
+    for job in jobs.iter().filter(|job| !job.exists) {
+        let dir = &job.share.dir;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(shared)
-            .with_context(|| format!("cannot create the shared dir {}", shared.display()))?;
-        resolve::owned_dir(shared, user.uid, "the shared projects dir")?;
-        println!("created: the shared dir {}", shared.display());
+            .create(dir)
+            .with_context(|| format!("cannot create the shared dir {}", dir.display()))?;
+        resolve::owned_dir(dir, user.uid, &what(&job.share))?;
+        println!("created: the shared dir {}", dir.display());
     }
     if !matches!(existing, Existing::Same) {
         configfile::write(config_path, &text)?;
@@ -124,71 +103,152 @@ pub fn run(args: &InitArgs, config_path: &Path, user: &User) -> Result<()> {
             .context("the config cf-run init just wrote does not load")?;
     }
     println!("{}", config_line(&existing, config_path, false));
-    let (mut report, journal) = if planned.steps.is_empty() && !journal::interrupted(shared) {
-        let report = Report {
-            left: planned.left,
-            ..Report::default()
-        };
-        (report, None)
-    } else {
-        let (report, journal) = merge(sources, planned.steps, planned.left)?;
-        (report, Some(journal))
-    };
-    // Directories the merge emptied; rmdir leaves any that still hold something.
-    for dir in dirs.iter().rev() {
-        let _ = std::fs::remove_dir(dir);
+    let (mut left, mut unsettled) = (0, Vec::new());
+    for job in jobs {
+        let report = job.run(&config.accounts, args.layout, user.uid)?;
+        left += report.left.len();
+        unsettled.extend(report.unsettled);
     }
-    settle_all(&config, args.layout, user.uid, false, &mut report);
-    report.lines(false).iter().for_each(|l| println!("{l}"));
-    // Last: a run killed before this leaves the journal, and the next run
-    // reports everything again.
-    if let Some(journal) = journal {
-        journal.finish()?;
-    }
-    if report.problems() == 0 {
+    if left + unsettled.len() == 0 {
         return Ok(());
     }
+    let unsettled = if unsettled.is_empty() {
+        String::new()
+    } else {
+        format!(", not settled: {}", unsettled.join(", "))
+    };
     bail!(
-        "not finished: {} entries left in place, {} account(s) not settled (the lines above \
-         say which and why); fix them and run cf-run init again: it picks up where it stopped",
-        report.left.len(),
-        report.unsettled.len()
+        "not finished: {left} entries left in place{unsettled} (the lines above say which \
+         and why); fix them and run cf-run init again: it picks up where it stopped"
     )
+}
+
+/// One shared dir (`projects`, or a `[share]` entry) and the merge into it
+/// of every account's entry of that name. Every share is merged on its own,
+/// exactly as `projects` is: its shared dir holds its own work dir
+/// (`.cf-init`: journal, lock, copies in flight) and its own `.cf-conflicts`,
+/// so a journal never needs to say which share it is for.
+struct Job {
+    share: Share,
+    /// Whether the shared dir exists already.
+    exists: bool,
+    sources: Vec<Source>,
+    /// The directories in the trees, which the merge empties.
+    dirs: Vec<PathBuf>,
+    planned: steps::Steps,
+}
+
+impl Job {
+    /// Checks the shared dir and every tree, walks them and plans the steps:
+    /// nothing is changed.
+    fn plan(config: &Config, share: Share, user: &User) -> Result<Job> {
+        let exists = match resolve::entry(&share.dir)? {
+            Entry::Missing => false,
+            _ => {
+                resolve::owned_dir(&share.dir, user.uid, &what(&share))?;
+                true
+            }
+        };
+        let sources = sources(config, &share, user)?;
+        let tree = scan::scan(&sources);
+        let dirs = tree
+            .paths
+            .iter()
+            .flat_map(|(rel, holders)| {
+                let sources = &sources;
+                holders
+                    .iter()
+                    .filter(|h| h.1 == Kind::Dir)
+                    .map(move |h| sources[h.0].root.join(rel))
+            })
+            .collect();
+        let planned = steps::plan(&sources, tree);
+        Ok(Job {
+            share,
+            exists,
+            sources,
+            dirs,
+            planned,
+        })
+    }
+
+    /// The line that starts this share's part of the report.
+    fn heading(&self) -> String {
+        format!("== {}: {}", self.share.name, self.share.dir.display())
+    }
+
+    /// Merges, settles each account's entry and prints the report.
+    fn run(self, accounts: &[Account], layout: Layout, uid: Uid) -> Result<Report> {
+        println!("{}", self.heading());
+        let shared = &self.share.dir;
+        let (mut report, journal) = if self.planned.steps.is_empty()
+            && !journal::interrupted(shared)
+        {
+            let report = Report {
+                left: self.planned.left,
+                ..Report::default()
+            };
+            (report, None)
+        } else {
+            let (report, journal) = merge(&self.sources, self.planned.steps, self.planned.left)?;
+            (report, Some(journal))
+        };
+        // Directories the merge emptied; rmdir leaves any that still hold something.
+        for dir in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        settle_all(accounts, &self.share, layout, uid, false, &mut report);
+        report.lines(false).iter().for_each(|l| println!("{l}"));
+        // Last: a run killed before this leaves the journal, and the next run
+        // reports everything again.
+        if let Some(journal) = journal {
+            journal.finish()?;
+        }
+        Ok(report)
+    }
+}
+
+/// How messages name a share's dir.
+fn what(share: &Share) -> String {
+    format!("the shared {} dir", share.name)
 }
 
 /// What a run would do, changing nothing.
 fn print_dry_run(
     config: &Config,
+    jobs: Vec<Job>,
     layout: Layout,
     uid: Uid,
-    shared_exists: bool,
     existing: &Existing,
     config_path: &Path,
-    planned: steps::Steps,
 ) {
     println!("dry run: nothing is changed; cf-run init would:");
-    if !shared_exists {
+    for job in jobs.iter().filter(|job| !job.exists) {
         println!(
             "create: the shared dir {} (mode 700)",
-            config.shared.display()
+            job.share.dir.display()
         );
     }
     println!("{}", config_line(existing, config_path, true));
-    if journal::interrupted(&config.shared) {
-        println!("resume: an earlier cf-run init on this shared dir was interrupted");
+    for job in jobs {
+        println!("{}", job.heading());
+        if journal::interrupted(&job.share.dir) {
+            println!("resume: an earlier cf-run init on this shared dir was interrupted");
+        }
+        let mut report = Report {
+            events: job
+                .planned
+                .steps
+                .iter()
+                .flatten()
+                .filter_map(|s| s.1.clone())
+                .collect(),
+            left: job.planned.left,
+            ..Report::default()
+        };
+        settle_all(&config.accounts, &job.share, layout, uid, true, &mut report);
+        report.lines(true).iter().for_each(|l| println!("{l}"));
     }
-    let mut report = Report {
-        events: planned
-            .steps
-            .iter()
-            .flatten()
-            .filter_map(|s| s.1.clone())
-            .collect(),
-        left: planned.left,
-        ..Report::default()
-    };
-    settle_all(config, layout, uid, true, &mut report);
-    report.lines(true).iter().for_each(|l| println!("{l}"));
 }
 
 fn config_line(existing: &Existing, path: &Path, dry: bool) -> String {
@@ -201,17 +261,17 @@ fn config_line(existing: &Existing, path: &Path, dry: bool) -> String {
     }
 }
 
-/// The trees to merge: the shared dir first, then each account's
-/// `projects`, then `~/.claude/projects` when it is a real directory. An
-/// account's `projects` that is already a symlink to the shared dir (the
-/// older layout) holds nothing of its own.
-fn sources(config: &Config, user: &User) -> Result<Vec<Source>> {
+/// The trees to merge into the share's dir: that dir first, then each
+/// account's entry of the share's name, then `~/.claude/NAME` when it is a
+/// real directory. An account's entry that is already a symlink to the
+/// shared dir (the older layout) holds nothing of its own.
+fn sources(config: &Config, share: &Share, user: &User) -> Result<Vec<Source>> {
     let mut sources = vec![Source {
         label: SHARED_LABEL.into(),
-        root: config.shared.clone(),
+        root: share.dir.clone(),
     }];
     // A tree that is the shared dir itself (a bind mount) holds nothing to move.
-    let shared = match resolve::entry(&config.shared)? {
+    let shared = match resolve::entry(&share.dir)? {
         Entry::Dir(fd, _) => Some(fd),
         _ => None,
     };
@@ -223,41 +283,41 @@ fn sources(config: &Config, user: &User) -> Result<Vec<Source>> {
     for account in &config.accounts {
         let what = format!("account {:?}'s dir", account.name);
         resolve::owned_dir(&account.dir, user.uid, &what)?;
-        let projects = account.dir.join("projects");
-        match resolve::entry(&projects)? {
+        let own = account.dir.join(&share.name);
+        match resolve::entry(&own)? {
             Entry::Missing => {}
             Entry::Dir(fd, _) if is_shared(&fd) => {}
             Entry::Dir(_, st) => {
-                resolve::check_owner(&projects, &st, user.uid, "projects dir")?;
+                resolve::check_owner(&own, &st, user.uid, &format!("{} dir", share.name))?;
                 sources.push(Source {
                     label: account.name.clone(),
-                    root: projects,
+                    root: own,
                 });
             }
-            Entry::Link(to) if resolve::link_leads_to(&projects, &to, &config.shared) => {}
+            Entry::Link(to) if resolve::link_leads_to(&own, &to, &share.dir) => {}
             Entry::Link(to) => bail!(
                 "{} is a symlink to {}, not to the shared dir {}; cf-run init does not follow \
                  symlinks out of the trees it moves: move what {1} holds into {2} yourself, \
                  then remove the link (rm {0})",
-                projects.display(),
+                own.display(),
                 to.display(),
-                config.shared.display()
+                share.dir.display()
             ),
             Entry::Other => bail!(
                 "{} is not a directory; move it out of the way and retry",
-                projects.display()
+                own.display()
             ),
         }
     }
     if let Entry::Dir(..) = resolve::entry(&config.target)? {
-        let projects = config.target.join("projects");
-        if let Entry::Dir(fd, st) = resolve::entry(&projects)?
+        let own = config.target.join(&share.name);
+        if let Entry::Dir(fd, st) = resolve::entry(&own)?
             && st.st_uid == user.uid.as_raw()
             && !is_shared(&fd)
         {
             sources.push(Source {
                 label: CLAUDE_LABEL.into(),
-                root: projects,
+                root: own,
             });
         }
     }
@@ -349,29 +409,40 @@ fn happened(events: Vec<Event>, sources: &[Source]) -> Vec<Event> {
         .collect()
 }
 
-fn settle_all(config: &Config, layout: Layout, uid: Uid, dry: bool, report: &mut Report) {
-    for account in &config.accounts {
-        match settle(account, &config.shared, layout, uid, dry) {
+fn settle_all(
+    accounts: &[Account],
+    share: &Share,
+    layout: Layout,
+    uid: Uid,
+    dry: bool,
+    report: &mut Report,
+) {
+    for account in accounts {
+        match settle(account, share, layout, uid, dry) {
             Ok(line) => report.layout.push(line),
             Err(e) => {
                 report.layout.push(format!("{}: {e:#}", account.name));
-                report.unsettled.push(account.name.clone());
+                report
+                    .unsettled
+                    .push(format!("{}'s {}", account.name, share.name));
             }
         }
     }
 }
 
-/// Makes the account's `projects` an empty dir or a symlink to the shared
-/// dir, once it holds nothing; says what it is (with `dry`, what it would be).
-fn settle(account: &Account, shared: &Path, layout: Layout, uid: Uid, dry: bool) -> Result<String> {
-    let projects = account.dir.join("projects");
-    let entry = resolve::entry(&projects)?;
+/// Makes the account's entry of the share's name (its `projects`, ...) an
+/// empty dir or a symlink to the shared dir, once it holds nothing; says
+/// what it is (with `dry`, what it would be).
+fn settle(account: &Account, share: &Share, layout: Layout, uid: Uid, dry: bool) -> Result<String> {
+    let (name, shared) = (&share.name, &share.dir);
+    let own = account.dir.join(name);
+    let entry = resolve::entry(&own)?;
     if let (Entry::Dir(fd, _), Entry::Dir(shared_fd, _)) = (&entry, resolve::entry(shared)?)
         && resolve::same_inode(fd.as_fd(), shared_fd.as_fd())
     {
-        let name = &account.name;
         return Ok(format!(
-            "{name}: projects is the shared dir itself (a bind mount); left as it is"
+            "{}: {name} is the shared dir itself (a bind mount); left as it is",
+            account.name
         ));
     }
     if let Entry::Dir(fd, _) = &entry
@@ -380,10 +451,10 @@ fn settle(account: &Account, shared: &Path, layout: Layout, uid: Uid, dry: bool)
     {
         bail!(
             "{} still holds entries that were left in place; it stays as it is",
-            projects.display()
+            own.display()
         );
     }
-    let linked = matches!(&entry, Entry::Link(to) if resolve::link_leads_to(&projects, to, shared));
+    let linked = matches!(&entry, Entry::Link(to) if resolve::link_leads_to(&own, to, shared));
     let what = match (layout, &entry) {
         (Layout::Namespace, Entry::Dir(..)) if dry => "ends as an empty dir",
         (Layout::Namespace, Entry::Dir(..)) => "is an empty dir",
@@ -391,21 +462,21 @@ fn settle(account: &Account, shared: &Path, layout: Layout, uid: Uid, dry: bool)
         (Layout::Namespace, _) => {
             // Missing, or the older layout's symlink: removing a link loses nothing.
             if linked {
-                std::fs::remove_file(&projects)
-                    .with_context(|| format!("cannot remove the symlink {}", projects.display()))?;
+                std::fs::remove_file(&own)
+                    .with_context(|| format!("cannot remove the symlink {}", own.display()))?;
             }
             std::fs::DirBuilder::new()
                 .mode(0o700)
-                .create(&projects)
-                .with_context(|| format!("cannot create {}", projects.display()))?;
+                .create(&own)
+                .with_context(|| format!("cannot create {}", own.display()))?;
             "is now an empty dir"
         }
         (Layout::Symlink, _) if linked => "is a symlink to the shared dir",
         (Layout::Symlink, _) if dry => "becomes a symlink to the shared dir",
         (Layout::Symlink, _) => {
-            symlink::link(&projects, shared, uid)?;
+            symlink::link(&own, shared, uid)?;
             "is now a symlink to the shared dir"
         }
     };
-    Ok(format!("{}: projects {what}", account.name))
+    Ok(format!("{}: {name} {what}", account.name))
 }

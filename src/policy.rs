@@ -79,11 +79,16 @@ impl Policy {
         let Some(roots) = &self.roots else {
             return Ok(());
         };
+        let shares = config.shares();
         let dirs = config
             .accounts
             .iter()
             .map(|a| (format!("account {:?}'s dir", a.name), &a.dir))
-            .chain([("shared_projects".to_owned(), &config.shared)]);
+            .chain(
+                shares
+                    .iter()
+                    .map(|s| (format!("the shared {} dir", s.name), &s.dir)),
+            );
         for (what, dir) in dirs {
             if !roots.iter().any(|r| dir.starts_with(r)) {
                 let allowed: Vec<_> = roots.iter().map(|r| r.display().to_string()).collect();
@@ -143,7 +148,17 @@ mod tests {
         assert!(p.permit(&config("~/a", "~/s")).is_ok());
         let e = p.permit(&config("~/a", "/tmp/s")).unwrap_err().to_string();
         assert!(
-            e.contains("shared_projects /tmp/s is outside the roots"),
+            e.contains("the shared projects dir /tmp/s is outside the roots"),
+            "{e}"
+        );
+        let mut shared_plans = config("~/a", "~/s");
+        shared_plans.share.push(crate::config::Share {
+            name: "plans".into(),
+            dir: "/tmp/plans".into(),
+        });
+        let e = p.permit(&shared_plans).unwrap_err().to_string();
+        assert!(
+            e.contains("the shared plans dir /tmp/plans is outside the roots"),
             "{e}"
         );
         // A prefix of a name is not a parent.

@@ -430,6 +430,241 @@ fn a_tree_that_is_the_shared_dir_itself_loses_nothing() {
     assert_eq!(fs::read_to_string(&twice).unwrap(), "shared\n");
 }
 
+// Further shares: file-history, plans, ... merged as projects is.
+
+const SESSION1: &str = "1b5c9f1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
+const SESSION2: &str = "2f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
+
+const SHARES: [&str; 4] = [
+    "--share",
+    "file-history=~/.claude-shared/fh",
+    "--share",
+    "plans=~/.claude-shared/plans",
+];
+
+/// Besides a transcript, each account keeps file-history (by session) and
+/// plans: one plan identical in both, one diverged (compte2's is newer).
+fn shares_layout(user: &TestUser) {
+    accounts(user);
+    user.write(".claude-compte1/projects/-p/a.jsonl", "a\n");
+    let fh1 = format!(".claude-compte1/file-history/{SESSION1}");
+    user.write(&format!("{fh1}/3f2a@v1"), "before\n");
+    user.write(&format!("{fh1}/3f2a@v2"), "after\n");
+    let fh2 = format!(".claude-compte2/file-history/{SESSION2}");
+    user.write(&format!("{fh2}/9c1d@v1"), "other\n");
+    for account in ["compte1", "compte2"] {
+        user.write(&format!(".claude-{account}/plans/same.md"), "# plan\n");
+    }
+    let older = user.write(".claude-compte1/plans/fork.md", "# plan A\n");
+    let newer = user.write(".claude-compte2/plans/fork.md", "# plan B\n");
+    set_mtime(&older, 1_000_000_000);
+    set_mtime(&newer, 2_000_000_000);
+}
+
+/// The report's part for each shared dir, by the share's name.
+fn sections(report: &str) -> BTreeMap<String, String> {
+    report
+        .split("\n== ")
+        .skip(1)
+        .filter_map(|part| Some((part.split_once(':')?.0.to_owned(), part.to_owned())))
+        .collect()
+}
+
+fn assert_has(text: &str, wants: &[String]) {
+    for want in wants {
+        assert!(text.contains(want.as_str()), "want {want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn shares_merge_as_projects_do_and_go_into_the_config() {
+    let user = TestUser::acquire();
+    shares_layout(&user);
+    let home = user.home.display();
+    let before = user.snapshot();
+    let dry = init(&user, &[&SHARES[..], &["--dry-run"]].concat());
+    assert_ok(&dry);
+    assert_eq!(user.snapshot(), before, "--dry-run changed the disk");
+    let o = stdout(&dry);
+    assert_has(
+        &o,
+        &[format!(
+            "create: the shared dir {home}/.claude-shared/plans (mode 700)"
+        )],
+    );
+    let parts = sections(&o);
+    assert_has(
+        &parts["plans"],
+        &[
+            "conflict: fork.md: compte2's stays there; compte1's differs and goes to \
+             .cf-conflicts/compte1/fork.md"
+                .into(),
+            "compte1: plans ends as an empty dir".into(),
+        ],
+    );
+    assert_has(
+        &parts["file-history"],
+        &[format!("move: compte1: {SESSION1}/3f2a@v2")],
+    );
+
+    let out = init(&user, &SHARES);
+    assert_ok(&out);
+    let parts = sections(&stdout(&out));
+    assert_has(
+        &parts["plans"],
+        &[
+            format!("plans: {home}/.claude-shared/plans\n"),
+            "same: same.md: compte2's copy is identical to compte1's; one is kept".into(),
+            "conflict: fork.md: compte2's stays there; compte1's differs and goes to \
+             .cf-conflicts/compte1/fork.md"
+                .into(),
+            "compte1: plans is an empty dir".into(),
+            "compte2: plans is an empty dir".into(),
+            "1 identical copy dropped, 0 prefixes of a longer copy dropped, \
+             1 conflict set aside, 0 left in place"
+                .into(),
+        ],
+    );
+    assert_has(
+        &parts["file-history"],
+        &[
+            "compte2: file-history is an empty dir".into(),
+            "done: 3 moved (2 from compte1, 1 from compte2), 0 identical copies dropped, \
+             0 prefixes of a longer copy dropped, 0 conflicts set aside, 0 left in place"
+                .into(),
+        ],
+    );
+    assert_has(
+        &parts["projects"],
+        &["done: 1 moved (1 from compte1)".into()],
+    );
+    let fh = ".claude-shared/fh";
+    assert_eq!(read(&user, &format!("{fh}/{SESSION1}/3f2a@v1")), "before\n");
+    assert_eq!(read(&user, &format!("{fh}/{SESSION1}/3f2a@v2")), "after\n");
+    assert_eq!(read(&user, &format!("{fh}/{SESSION2}/9c1d@v1")), "other\n");
+    assert_eq!(read(&user, ".claude-shared/plans/same.md"), "# plan\n");
+    assert_eq!(read(&user, ".claude-shared/plans/fork.md"), "# plan B\n");
+    assert_eq!(
+        read(&user, ".claude-shared/plans/.cf-conflicts/compte1/fork.md"),
+        "# plan A\n"
+    );
+    for dir in [fh, ".claude-shared/plans"] {
+        let meta = fs::metadata(user.path(dir)).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o777, meta.uid()),
+            (0o700, user.uid),
+            "{dir}"
+        );
+        assert!(!user.path(&format!("{dir}/.cf-init")).exists(), "{dir}");
+    }
+    for account in ["compte1", "compte2"] {
+        for name in ["projects", "file-history", "plans"] {
+            let entry = user.path(&format!(".claude-{account}/{name}"));
+            assert!(is_empty_dir(&entry), "{}", entry.display());
+        }
+    }
+    let config = read(&user, ".config/claude-failover/config.toml");
+    assert!(
+        config.contains(
+            "\n[share]\nfile-history = \"~/.claude-shared/fh\"\nplans = \"~/.claude-shared/plans\"\n"
+        ),
+        "{config}"
+    );
+    let before = user.snapshot();
+    let again = init(&user, &SHARES);
+    assert_ok(&again);
+    assert_eq!(user.snapshot(), before, "the second run changed the disk");
+    let o = stdout(&again);
+    assert!(o.contains("already says this; left as it is"), "{o}");
+    let parts = sections(&o);
+    assert_eq!(parts.len(), 3, "{o}");
+    for (name, part) in parts {
+        assert!(
+            part.contains("done: 0 moved, 0 identical"),
+            "{name}: {part}"
+        );
+    }
+    // A launch sees the merged files.
+    let launched = user.run(
+        &bins().plain,
+        &[
+            "--account",
+            "compte1",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/.claude/plans/fork.md && ls ~/.claude/file-history",
+        ],
+    );
+    assert_ok(&launched);
+    assert_eq!(
+        stdout(&launched),
+        format!("# plan B\n{SESSION1}\n{SESSION2}\n")
+    );
+}
+
+#[test]
+fn the_symlink_layout_links_each_share_to_its_shared_dir() {
+    let user = TestUser::acquire();
+    shares_layout(&user);
+    assert_ok(&init(
+        &user,
+        &[&SHARES[..], &["--layout", "symlink"]].concat(),
+    ));
+    for account in ["compte1", "compte2"] {
+        for (name, dir) in [("file-history", "fh"), ("plans", "plans")] {
+            let link = user.path(&format!(".claude-{account}/{name}"));
+            let shared = user.path(&format!(".claude-shared/{dir}"));
+            assert_eq!(fs::read_link(&link).unwrap(), shared);
+        }
+    }
+    for mode in ["symlink", "userns"] {
+        let out = user.run(
+            &bins().plain,
+            &[
+                "--mode",
+                mode,
+                "--account",
+                "compte1",
+                "--",
+                "sh",
+                "-c",
+                "cat \"$CLAUDE_CONFIG_DIR/plans/fork.md\"",
+            ],
+        );
+        assert_ok(&out);
+        assert_eq!(stdout(&out), "# plan B\n", "{mode}");
+    }
+}
+
+#[test]
+fn refuses_a_share_it_cannot_share_naming_the_allowed_ones() {
+    let user = TestUser::acquire();
+    shares_layout(&user);
+    let before = user.snapshot();
+    let out = init(&user, &["--share", "sessions=~/.claude-shared/sessions"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains(
+            "\"sessions\" cannot be shared; allowed: file-history, plans, tasks, todos, \
+             agents, commands, skills, plugins"
+        ),
+        "{e}"
+    );
+    // A shared dir obeys the rules --shared does.
+    let out = init(&user, &["--share", "plans=~/.claude-compte1/plans"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("is inside account"),
+        "{}",
+        stderr(&out)
+    );
+    let out = init(&user, &["--share", "plans"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(user.snapshot(), before, "a refusal changed the disk");
+}
+
 // Crash safety: many entries, overlapping in every way, killed again and again.
 
 /// Each account's (relative path, content, mtime), and what the shared dir
@@ -478,12 +713,21 @@ fn generate(n: usize) -> Generated {
     Generated { files, expected }
 }
 
-fn write_generated(user: &TestUser, g: &Generated) {
+/// Writes `g` into each account's entry `name` (`projects`, ...).
+fn write_generated(user: &TestUser, name: &str, g: &Generated) {
     accounts(user);
     for (account, rel, content, mtime) in &g.files {
-        let path = user.write(&format!(".claude-{account}/projects/{rel}"), content);
+        let path = user.write(&format!(".claude-{account}/{name}/{rel}"), content);
         set_mtime(&path, *mtime);
     }
+}
+
+/// One share merged under kills: the accounts' entry `name` holds `g` and
+/// merges into `shared`.
+struct Merged<'a> {
+    name: &'static str,
+    shared: PathBuf,
+    g: &'a Generated,
 }
 
 /// Every regular file below `dir`: relative path and content.
@@ -508,15 +752,15 @@ fn files_below(dir: &Path) -> BTreeMap<String, String> {
 /// Nothing lost at any point: every original content is still somewhere
 /// (an account, the shared dir or a conflict copy) in full, or within a
 /// longer copy of the same path.
-fn assert_nothing_lost(user: &TestUser, shared: &Path, g: &Generated, round: usize) {
+fn assert_nothing_lost(user: &TestUser, m: &Merged, round: usize) {
     let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for account in ["compte1", "compte2"] {
-        let projects = user.path(&format!(".claude-{account}/projects"));
-        for (rel, content) in files_below(&projects) {
+        let own = user.path(&format!(".claude-{account}/{}", m.name));
+        for (rel, content) in files_below(&own) {
             held.entry(rel).or_default().push(content);
         }
     }
-    for (rel, content) in files_below(shared) {
+    for (rel, content) in files_below(&m.shared) {
         if rel.starts_with(".cf-init/") {
             continue;
         }
@@ -526,28 +770,37 @@ fn assert_nothing_lost(user: &TestUser, shared: &Path, g: &Generated, round: usi
         };
         held.entry(rel).or_default().push(content);
     }
-    for (_, rel, content, _) in &g.files {
+    for (_, rel, content, _) in &m.g.files {
         let found = held
             .get(rel)
             .is_some_and(|copies| copies.iter().any(|c| c.starts_with(content.as_str())));
-        assert!(found, "round {round}: {rel} ({content:?}) was lost");
+        assert!(
+            found,
+            "round {round}: {}: {rel} ({content:?}) was lost",
+            m.name
+        );
     }
 }
 
 /// Kills `cf-run init` (SIGKILL) after longer and longer delays, each run
 /// going on from what the last one left, until one finishes on its own;
 /// checks that nothing is lost after each kill, and that the end holds
-/// exactly what an uninterrupted merge gives. Returns the report of the run
-/// that finished the merge (the last one that was not a no-op: the job may
-/// end in a run killed after it reported).
-fn kill_until_done(user: &TestUser, shared: &Path, g: &Generated) -> String {
-    let args = init_args(user, shared.to_str().unwrap(), &[]);
+/// exactly what an uninterrupted merge gives. Returns, for each share, its
+/// part of the report of the run that finished its merge (the last one that
+/// was not a no-op: the job may end in a run killed after it reported).
+fn kill_until_done(
+    user: &TestUser,
+    args: &[String],
+    merges: &[Merged],
+) -> BTreeMap<String, String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (mut delay, mut killed, mut mid_merge) = (Duration::from_millis(2), 0, 0);
+    let (mut delay, mut killed) = (Duration::from_millis(2), 0);
+    // For each share, how many kills came while its journal was there.
+    let mut mid_merge = vec![0; merges.len()];
     let start = Instant::now();
     // A file, not a pipe: a run must never block on a reader that is not there.
     let report = std::env::temp_dir().join(format!("cf-run-init-report-{}", user.name));
-    let mut last_report = String::new();
+    let mut last_report = BTreeMap::new();
     loop {
         let mut child = user
             .command(&bins().plain, &args, &[])
@@ -561,31 +814,44 @@ fn kill_until_done(user: &TestUser, shared: &Path, g: &Generated) -> String {
         }
         let status = child.wait().unwrap();
         let text = fs::read_to_string(&report).unwrap();
-        if text.contains("done: ") && !text.contains("done: 0 moved, 0 identical") {
-            last_report = text;
+        for (name, part) in sections(&text) {
+            if part.contains("done: ") && !part.contains("done: 0 moved, 0 identical") {
+                last_report.insert(name, part);
+            }
         }
         if done {
             assert!(status.success(), "the last run failed: {status}");
             break;
         }
         killed += 1;
-        mid_merge += usize::from(shared.join(".cf-init/journal").exists());
-        assert_nothing_lost(user, shared, g, killed);
+        for (m, mid) in merges.iter().zip(&mut mid_merge) {
+            *mid += usize::from(m.shared.join(".cf-init/journal").exists());
+            assert_nothing_lost(user, m, killed);
+        }
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "no run finished"
         );
         delay = delay.mul_f64(1.1) + Duration::from_millis(1);
     }
+    // Runs were cut short mid-merge twice at least, once at least in the
+    // last share's merge (which comes after every other's).
     assert!(
-        killed >= 3 && mid_merge >= 2,
-        "killed {killed}, mid-merge {mid_merge}"
+        killed >= 3 && mid_merge.iter().sum::<usize>() >= 2 && mid_merge.last() >= Some(&1),
+        "killed {killed}, mid-merge {mid_merge:?}"
     );
-    assert_eq!(files_below(shared), g.expected, "after {killed} kills");
-    for account in ["compte1", "compte2"] {
-        assert!(is_empty_dir(
-            &user.path(&format!(".claude-{account}/projects"))
-        ));
+    for m in merges {
+        let name = m.name;
+        assert_eq!(
+            files_below(&m.shared),
+            m.g.expected,
+            "{name} after {killed} kills"
+        );
+        for account in ["compte1", "compte2"] {
+            assert!(is_empty_dir(
+                &user.path(&format!(".claude-{account}/{name}"))
+            ));
+        }
     }
     // And once done, a further run changes nothing.
     let before = user.snapshot();
@@ -599,8 +865,14 @@ fn kill_until_done(user: &TestUser, shared: &Path, g: &Generated) -> String {
 fn a_merge_killed_at_any_point_finishes_on_rerun_with_nothing_lost_or_duplicated() {
     let user = TestUser::acquire();
     let g = generate(4000);
-    write_generated(&user, &g);
-    let report = kill_until_done(&user, &user.path(".claude-projects-shared"), &g);
+    write_generated(&user, "projects", &g);
+    let merged = Merged {
+        name: "projects",
+        shared: user.path(".claude-projects-shared"),
+        g: &g,
+    };
+    let args = init_args(&user, ".claude-projects-shared", &[]);
+    let report = &kill_until_done(&user, &args, &[merged])["projects"];
     // The report of the run that finished counts what the killed ones did too.
     assert!(
         report.contains(
@@ -608,6 +880,49 @@ fn a_merge_killed_at_any_point_finishes_on_rerun_with_nothing_lost_or_duplicated
              800 prefixes of a longer copy dropped, 800 conflicts set aside, 0 left in place"
         ),
         "{report}"
+    );
+}
+
+#[test]
+fn a_killed_merge_of_projects_and_a_share_finishes_both_on_rerun() {
+    let user = TestUser::acquire();
+    // Most in the share, merged second, for kills to land in its merge.
+    let (projects, fh) = (generate(500), generate(4000));
+    write_generated(&user, "projects", &projects);
+    write_generated(&user, "file-history", &fh);
+    let merges = [
+        Merged {
+            name: "projects",
+            shared: user.path(".claude-projects-shared"),
+            g: &projects,
+        },
+        Merged {
+            name: "file-history",
+            shared: user.path(".claude-shared/fh"),
+            g: &fh,
+        },
+    ];
+    let args = init_args(
+        &user,
+        ".claude-projects-shared",
+        &["--share", "file-history=~/.claude-shared/fh"],
+    );
+    let reports = kill_until_done(&user, &args, &merges);
+    assert!(
+        reports["projects"].contains(
+            "done: 500 moved (200 from compte1, 300 from compte2), 100 identical copies \
+             dropped, 100 prefixes of a longer copy dropped, 100 conflicts set aside, \
+             0 left in place"
+        ),
+        "{reports:?}"
+    );
+    assert!(
+        reports["file-history"].contains(
+            "done: 4000 moved (1600 from compte1, 2400 from compte2), 800 identical copies \
+             dropped, 800 prefixes of a longer copy dropped, 800 conflicts set aside, \
+             0 left in place"
+        ),
+        "{reports:?}"
     );
 }
 
@@ -632,8 +947,14 @@ fn across_filesystems_a_killed_merge_also_finishes_with_nothing_lost_or_duplicat
         "/dev/shm is not another filesystem here"
     );
     let g = generate(1500);
-    write_generated(&user, &g);
-    let report = kill_until_done(&user, &shared.0, &g);
+    write_generated(&user, "projects", &g);
+    let merged = Merged {
+        name: "projects",
+        shared: shared.0.clone(),
+        g: &g,
+    };
+    let args = init_args(&user, shared.0.to_str().unwrap(), &[]);
+    let report = &kill_until_done(&user, &args, &[merged])["projects"];
     assert!(
         report.contains(", 300 conflicts set aside, 0 left in place"),
         "{report}"

@@ -9,14 +9,15 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 use nix::unistd::Uid;
 
-use crate::config::Config;
+use crate::config::{Config, Share};
 
-/// The config text for the shared dir and the accounts (name, dir), and
-/// what it parses to. A path under `home` is written `~/...`; a relative one
-/// is taken from `cwd`.
+/// The config text for the shared dir, the accounts (name, dir) and the
+/// further shares (name, dir: the `[share]` table), and what it parses to.
+/// A path under `home` is written `~/...`; a relative one is taken from `cwd`.
 pub fn build(
     shared: &str,
     accounts: &[(String, String)],
+    shares: &[(String, String)],
     home: &Path,
     cwd: &Path,
 ) -> Result<(String, Config)> {
@@ -29,6 +30,12 @@ pub fn build(
             key(name),
             quote(&written(dir, home, cwd))
         );
+    }
+    if !shares.is_empty() {
+        text += "\n[share]\n";
+    }
+    for (name, dir) in shares {
+        text += &format!("{} = {}\n", key(name), quote(&written(dir, home, cwd)));
     }
     let config = Config::parse(&text, home).context("the config cf-run init would write")?;
     Ok((text, config))
@@ -69,7 +76,7 @@ fn key(name: &str) -> String {
 /// What is at the config's path already.
 pub enum Existing {
     Missing,
-    /// A config for the same shared dir and accounts (its mode and setuid kept).
+    /// A config for the same shared dirs and accounts (its mode and setuid kept).
     Same,
     /// Anything else, and how it differs.
     Different(String),
@@ -81,17 +88,27 @@ pub fn existing(path: &Path, wanted: &Config, uid: Uid, home: &Path) -> Existing
         _ => {}
     }
     match Config::load(path, uid, home) {
-        Ok(c) if c.shared == wanted.shared && c.accounts == wanted.accounts => Existing::Same,
+        // The order of `[share]` means nothing; the accounts' is the failover order.
+        Ok(c) if c.accounts == wanted.accounts && sorted(c.shares()) == sorted(wanted.shares()) => {
+            Existing::Same
+        }
         Ok(c) => {
             let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
+            let shares: Vec<_> = c.share.iter().map(|s| s.name.as_str()).collect();
             Existing::Different(format!(
-                "it names the shared dir {} and the accounts {}",
+                "it names the shared dir {}, the accounts {} and the shares [{}]",
                 c.shared.display(),
-                names.join(", ")
+                names.join(", "),
+                shares.join(", ")
             ))
         }
         Err(e) => Existing::Different(format!("it cannot be used: {e:#}")),
     }
+}
+
+fn sorted(mut shares: Vec<Share>) -> Vec<Share> {
+    shares.sort_by(|a, b| a.name.cmp(&b.name));
+    shares
 }
 
 /// Writes `text` at `path` (mode 0600) through a temporary file renamed into
@@ -147,9 +164,44 @@ mod tests {
         build(
             shared,
             &accounts,
+            &[],
             Path::new(HOME),
             Path::new("/home/u/work"),
         )
+    }
+
+    #[test]
+    fn writes_the_share_table_and_refuses_what_it_cannot_share() {
+        let shares = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(n, d)| (n.to_string(), d.to_string()))
+                .collect()
+        };
+        let accounts = shares(&[("a", "~/a")]);
+        let (home, cwd) = (Path::new(HOME), Path::new("/home/u/work"));
+        let wanted = shares(&[("file-history", "/home/u/sh/fh"), ("plans", "plans")]);
+        let (text, config) = build("~/s", &accounts, &wanted, home, cwd).unwrap();
+        assert!(
+            text.ends_with("\n[share]\nfile-history = \"~/sh/fh\"\nplans = \"~/work/plans\"\n"),
+            "{text}"
+        );
+        let names: Vec<_> = config.shares().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["projects", "file-history", "plans"]);
+        let (text, _) = build("~/s", &accounts, &[], home, cwd).unwrap();
+        assert!(!text.contains("[share]"), "{text}");
+        let e = |list| {
+            format!(
+                "{:#}",
+                build("~/s", &accounts, &shares(list), home, cwd).unwrap_err()
+            )
+        };
+        let bad = e(&[("sessions", "~/x")]);
+        assert!(
+            bad.contains("\"sessions\" cannot be shared; allowed: file-history, plans"),
+            "{bad}"
+        );
+        assert!(e(&[("plans", "~/a/plans")]).contains("inside"));
+        assert!(e(&[("plans", "~/s")]).contains("same directory"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! What `init` tells: every path held in more than one place and what
-//! became of each copy, what was left in place and why, each account's
-//! `projects`, and the counts. On stdout, one plain line each.
+//! What `init` tells, once for each shared dir: every path held in more
+//! than one place and what became of each copy, what was left in place and
+//! why, each account's entry (`projects`, ...), and the counts. On stdout,
+//! one plain line each.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,18 +13,13 @@ pub struct Report {
     pub events: Vec<Event>,
     /// Left in place, and why.
     pub left: Vec<(PathBuf, String)>,
-    /// Each account's `projects`, as it ends (or would end).
+    /// Each account's entry (its `projects`, ...), as it ends (or would end).
     pub layout: Vec<String>,
-    /// Accounts whose `projects` still holds entries.
+    /// Accounts' entries that still hold something, like "compte1's projects".
     pub unsettled: Vec<String>,
 }
 
 impl Report {
-    /// How many things need the user's hand.
-    pub fn problems(&self) -> usize {
-        self.left.len() + self.unsettled.len()
-    }
-
     /// The report's lines; with `dry`, every move is listed.
     pub fn lines(&self, dry: bool) -> Vec<String> {
         let mut lines: Vec<String> = self.events.iter().filter_map(|e| line(e, dry)).collect();
@@ -148,6 +144,5 @@ mod tests {
             ]
         );
         assert_eq!(report.lines(true)[0], "move: a: p/1.jsonl");
-        assert_eq!(report.problems(), 1);
     }
 }

@@ -11,7 +11,7 @@ use nix::unistd::{AccessFlags, access};
 use super::WORK_DIR;
 
 /// A tree that takes part in the merge: the shared dir itself (first), then
-/// each account's `projects`.
+/// each account's entry of the share's name (`projects`, `plans`, ...).
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The account's name; for trees that are not an account's, a name
