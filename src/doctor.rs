@@ -376,6 +376,10 @@ fn init_command(config: &Config) -> String {
             quote(&PathBuf::from(format!("{}={}", a.name, a.dir.display())))
         );
     }
+    for share in &config.share {
+        let pair = PathBuf::from(format!("{}={}", share.name, share.dir.display()));
+        let _ = write!(cmd, " --share {}", quote(&pair));
+    }
     cmd
 }
 
@@ -415,7 +419,13 @@ fn shared_dir(config: &Config, uid: Uid) -> Item {
             format!("chmod u+rwx {shown}"),
         );
     }
-    if shared.join(crate::init::WORK_DIR).join("journal").exists() {
+    let interrupted = config
+        .shares()
+        .into_iter()
+        .map(|s| s.dir)
+        .find(|d| d.join(crate::init::WORK_DIR).join("journal").exists());
+    if let Some(shared) = interrupted {
+        let shown = shared.display();
         let detail = format!("{shown}: an earlier cf-run init was interrupted");
         return bad(
             Status::Fail,
@@ -637,6 +647,12 @@ mod tests {
             "cf-run init --shared '/home/u/shared dir' --account one=/home/u/.claude-one \
              --account two=/srv/two"
         );
+        let mut shared = config();
+        shared.share.push(crate::config::Share {
+            name: "plans".into(),
+            dir: "/home/u/sh/plans".into(),
+        });
+        assert!(init_command(&shared).ends_with(" --share plans=/home/u/sh/plans"));
         assert_eq!(quote(Path::new("/a/it's")), "'/a/it'\\''s'");
     }
 
