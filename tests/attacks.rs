@@ -28,28 +28,13 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{AT_FDCWD, FcntlArg, RenameFlags, fcntl, renameat2};
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
-use support::modes::{MODES, Mode, NAMESPACED};
+use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};
 
 /// compte2's secret, as `standard_layout` writes it: must never reach a compte1 session.
 const SECRET: &str = "\"secret\":\"two\"";
 
 fn bin_str(mode: Mode) -> &'static str {
     mode.bin().to_str().unwrap()
-}
-
-/// `--mode MODE --account ACCOUNT -- COMMAND...`
-fn args<'a>(mode: Mode, account: &'a str, command: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["--mode", mode.name(), "--account", account, "--"];
-    args.extend(command);
-    args
-}
-
-fn launch(user: &TestUser, mode: Mode, account: &str, command: &[&str]) -> Output {
-    user.run(mode.bin(), &args(mode, account, command))
-}
-
-fn sh(script: &str) -> [&str; 3] {
-    ["sh", "-c", script]
 }
 
 fn code(out: &Output) -> Option<i32> {

@@ -13,13 +13,7 @@ use support::layout::{TestUser, bins, stderr, stdout};
 fn healthy() -> (TestUser, String) {
     let user = TestUser::acquire();
     user.standard_layout();
-    user.write("bin/claude", "#!/bin/sh\necho '2.0.0 (Claude Code)'\n");
-    std::fs::set_permissions(
-        user.path("bin/claude"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
+    let path = user.fake_claude("echo '2.0.0 (Claude Code)'");
     (user, path)
 }
 

@@ -8,18 +8,7 @@ use std::path::Path;
 use std::process::Output;
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
-use support::modes::{MODES, Mode, NAMESPACED};
-
-/// `cf-run --mode MODE --account ACCOUNT -- COMMAND...` as the test user.
-fn launch(user: &TestUser, mode: Mode, account: &str, command: &[&str]) -> Output {
-    let mut args = vec!["--mode", mode.name(), "--account", account, "--"];
-    args.extend(command);
-    user.run(mode.bin(), &args)
-}
-
-fn sh(script: &str) -> [&str; 3] {
-    ["sh", "-c", script]
-}
+use support::modes::{MODES, Mode, NAMESPACED, launch, sh};
 
 /// Asserts a refusal: exit 125, a message containing each of `want`, and the
 /// user's home exactly as before.

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -19,13 +18,7 @@ const ID: &str = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
 fn with_fake_claude(script: &str) -> (TestUser, String) {
     let user = TestUser::acquire();
     user.standard_layout();
-    user.write("bin/claude", &format!("#!/bin/sh\n{script}\n"));
-    std::fs::set_permissions(
-        user.path("bin/claude"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
+    let path = user.fake_claude(script);
     (user, path)
 }
 

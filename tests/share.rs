@@ -10,23 +10,9 @@ use serde_json::{Value, json};
 use support::client::{claude, offline_env, setup};
 use support::layout::{STANDARD_CONFIG, TestUser, bins, stderr, stdout};
 use support::mock_api::MockApi;
-use support::modes::{MODES, Mode};
+use support::modes::{MODES, launch, sh};
 
 const SHARE: &str = "[share]\nfile-history = \"~/.claude-shared/file-history\"\nplans = \"~/.claude-shared/plans\"\n";
-
-fn launch(user: &TestUser, mode: Mode, account: &str, script: &str) -> std::process::Output {
-    let args = [
-        "--mode",
-        mode.name(),
-        "--account",
-        account,
-        "--",
-        "sh",
-        "-c",
-        script,
-    ];
-    user.run(mode.bin(), &args)
-}
 
 #[test]
 fn shared_dirs_are_the_same_under_every_account_and_others_stay_apart() {
@@ -41,13 +27,13 @@ fn shared_dirs_are_the_same_under_every_account_and_others_stay_apart() {
              echo plan > \"$CLAUDE_CONFIG_DIR/plans/{id}.md\" && \
              echo mine > \"$CLAUDE_CONFIG_DIR/sessions/{id}.json\""
         );
-        let out = launch(&user, mode, "compte1", &write);
+        let out = launch(&user, mode, "compte1", &sh(&write));
         assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
         let read = format!(
             "cat \"$CLAUDE_CONFIG_DIR/file-history/{id}/f@v1\" \"$CLAUDE_CONFIG_DIR/plans/{id}.md\"; \
              cat \"$CLAUDE_CONFIG_DIR/sessions/{id}.json\""
         );
-        let out = launch(&user, mode, "compte2", &read);
+        let out = launch(&user, mode, "compte2", &sh(&read));
         assert_eq!(stdout(&out), "backup\nplan\n", "{mode:?}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("No such file"),

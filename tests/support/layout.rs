@@ -174,6 +174,14 @@ impl TestUser {
         self.config(STANDARD_CONFIG);
     }
 
+    /// Puts a stand-in `claude` running `script` in ~/bin; returns a PATH
+    /// that finds it first.
+    pub fn fake_claude(&self, script: &str) -> String {
+        self.write("bin/claude", &format!("#!/bin/sh\n{script}\n"));
+        fs::set_permissions(self.path("bin/claude"), fs::Permissions::from_mode(0o755)).unwrap();
+        format!("{}:/usr/bin:/bin", self.path("bin").display())
+    }
+
     /// Writes the config at the default place, mode 0600.
     pub fn config(&self, text: &str) -> PathBuf {
         let path = self.write(".config/claude-failover/config.toml", text);

@@ -2,8 +2,9 @@
 #![allow(dead_code)] // each test file uses part of the support
 
 use std::path::Path;
+use std::process::Output;
 
-use super::layout::bins;
+use super::layout::{TestUser, bins};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Mode {
@@ -31,4 +32,20 @@ impl Mode {
             _ => &bins().plain,
         }
     }
+}
+
+/// `--mode MODE --account ACCOUNT -- COMMAND...`
+pub fn args<'a>(mode: Mode, account: &'a str, command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--mode", mode.name(), "--account", account, "--"];
+    args.extend(command);
+    args
+}
+
+/// `cf-run --mode MODE --account ACCOUNT -- COMMAND...` as the test user.
+pub fn launch(user: &TestUser, mode: Mode, account: &str, command: &[&str]) -> Output {
+    user.run(mode.bin(), &args(mode, account, command))
+}
+
+pub fn sh(script: &str) -> [&str; 3] {
+    ["sh", "-c", script]
 }
