@@ -289,11 +289,14 @@ pub fn register(state: &State, entry: &Entry) -> Result<()> {
     // Sharded by pid: each dir stays small however many sessions run, so
     // making an entry costs the same with a thousand of them as with none.
     let dir = state.create(&format!("sessions/{:02x}", entry.pid % SHARDS))?;
-    write_at(
-        &dir,
-        &format!("{}.json", entry.pid),
-        &serde_json::to_vec(entry)?,
-    )?;
+    // Written in place, not renamed: a reader that catches it half-written
+    // cannot parse it and skips it, and a launch saves a rename.
+    let name = format!("{}.json", entry.pid);
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(&dir, name.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
+        .map_err(|e| anyhow!("openat({name}) => {e}"))?;
+    File::from(fd).write_all(&serde_json::to_vec(entry)?)?;
     prune(&dir, PRUNE_PER_LAUNCH);
     Ok(())
 }
@@ -302,7 +305,9 @@ pub fn register(state: &State, entry: &Entry) -> Result<()> {
 const SHARDS: u32 = 64;
 
 /// How many registry entries a launch looks at for pruning.
-const PRUNE_PER_LAUNCH: usize = 8;
+/// Two: more than the one entry a launch adds, and each removal costs a
+/// file system write on the launch path.
+const PRUNE_PER_LAUNCH: usize = 2;
 
 /// Removes the entries among the first `look_at` whose process no longer
 /// exists. A live pid is left alone, even if reused: `ps` tells those apart.
