@@ -19,6 +19,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v strace >/dev/null || need+=(strace)
 command -v pkill >/dev/null || need+=(procps)
+command -v tmux >/dev/null || need+=(tmux) # the example supervisor
 if ((${#need[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi

@@ -260,9 +260,10 @@ impl Entry {
     /// The entry for this process, about to exec.
     pub fn this_process(account: &str, session: Option<&str>, mode: &str) -> Result<Self> {
         let pid = std::process::id();
+        // Milliseconds: `watch` tells a limit this launch hit from one before it.
         let started = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
+            .round(jiff::Unit::Millisecond)
+            .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string());
         Ok(Self {
             pid,
             account: account.to_owned(),

@@ -157,7 +157,13 @@ pub fn watch(state: &State, shared: &Path, id: &str, json: bool) -> Result<()> {
         None => Lock::last_account(state, id).unwrap_or_default(),
     };
     let running = || live.as_ref().is_some_and(Entry::is_live);
-    let mut follower = Follower::default();
+    // A limit already in the transcript counts only if this launch hit it: a
+    // session resumed after a limit starts out standing at the old one.
+    let since = live.as_ref().and_then(|e| e.started.parse().ok());
+    let mut follower = Follower {
+        since,
+        ..Follower::default()
+    };
     loop {
         if let Some(limit) = follower.poll(shared, id)? {
             report(&account, id, &limit, json);
@@ -201,19 +207,24 @@ struct Follower {
     file: Option<File>,
     offset: u64,
     pending: Vec<u8>,
+    /// When the live launch started, if there is one.
+    since: Option<jiff::Timestamp>,
 }
 
 impl Follower {
     fn poll(&mut self, shared: &Path, id: &str) -> Result<Option<Limit>> {
         let first = self.file.is_none();
-        if first {
-            let Some(path) = transcript(shared, id) else {
-                return Ok(None);
-            };
-            self.file =
-                Some(File::open(&path).with_context(|| format!("cannot open {}", path.display()))?);
-        }
-        let file = self.file.as_mut().expect("opened above");
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let Some(path) = transcript(shared, id) else {
+                    return Ok(None);
+                };
+                let file =
+                    File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                self.file.insert(file)
+            }
+        };
         file.seek(SeekFrom::Start(self.offset))?;
         let read = file.read_to_end(&mut self.pending)?;
         self.offset += read as u64;
@@ -225,8 +236,12 @@ impl Follower {
         let complete: Vec<u8> = self.pending.drain(..end).collect();
         let mut lines = parse_lines(&complete);
         if first {
-            // What is already there counts only if the session stands at a limit now.
-            return Ok(standing_limit(lines));
+            let recent = |l: &Limit| match (self.since, l.time.parse::<jiff::Timestamp>()) {
+                (None, _) => true,
+                (Some(since), Ok(at)) => at >= since,
+                (Some(_), Err(_)) => false,
+            };
+            return Ok(standing_limit(lines).filter(recent));
         }
         Ok(lines.find_map(|l| limit_in(&l)))
     }

@@ -329,13 +329,21 @@ fn stop_kills_a_session_that_ignores_sigterm() {
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
 }
 
-/// A transcript line recording a usage limit, as Claude Code 2.1 writes it.
-fn limit_line(text: &str) -> String {
+/// A transcript line recording a usage limit, as Claude Code 2.1 writes it,
+/// at `time` (`@NOW@` for a script to fill in as it writes the line).
+fn limit_line_at(time: &str, text: &str) -> String {
     format!(
         "{{\"type\":\"assistant\",\"isApiErrorMessage\":true,\"error\":\"rate_limit\",\"apiErrorStatus\":429,\
-         \"timestamp\":\"2026-11-25T10:00:00.000Z\",\"message\":{{\"model\":\"<synthetic>\",\"content\":[{{\"type\":\"text\",\"text\":\"{text}\"}}]}}}}"
+         \"timestamp\":\"{time}\",\"message\":{{\"model\":\"<synthetic>\",\"content\":[{{\"type\":\"text\",\"text\":\"{text}\"}}]}}}}"
     )
 }
+
+fn limit_line(text: &str) -> String {
+    limit_line_at("@NOW@", text)
+}
+
+/// Appends ~/limit.jsonl to `file` with the time of writing filled in.
+const APPEND_LIMIT: &str = "sed \"s/@NOW@/$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)/\" ~/limit.jsonl >>";
 
 #[test]
 fn watch_reports_the_limit_an_interactive_session_hits() {
@@ -355,7 +363,7 @@ fn watch_reports_the_limit_an_interactive_session_hits() {
         ),
     );
     let t = transcript.display();
-    let script = format!("cat ~/turn.jsonl > {t}; sleep 1; cat ~/limit.jsonl >> {t}; sleep 30");
+    let script = format!("cat ~/turn.jsonl > {t}; sleep 1; {APPEND_LIMIT} {t}; sleep 30");
     let mut session = spawn(
         &user,
         &path,
@@ -383,7 +391,11 @@ fn watch_reports_the_limit_an_interactive_session_hits() {
     let event: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(event["account"], "compte2");
     assert_eq!(event["session"], ID);
-    assert_eq!(event["time"], "2026-11-25T10:00:00.000Z");
+    let time: jiff::Timestamp = event["time"].as_str().unwrap().parse().unwrap();
+    assert!(
+        jiff::Timestamp::now().duration_since(time).as_secs() < 60,
+        "{event}"
+    );
     assert_eq!(
         event["text"],
         "You've hit your session limit · resets 3pm (UTC)"
@@ -395,6 +407,38 @@ fn watch_reports_the_limit_an_interactive_session_hits() {
     );
     session.kill().unwrap();
     session.wait().unwrap();
+}
+
+/// A session resumed after a limit stands at that old limit until its first
+/// turn: `watch` must not report it again.
+#[test]
+fn watch_ignores_a_limit_from_before_the_launch() {
+    let (user, path) = with_fake_claude("sleep 1");
+    let dir = user.mkdir(&format!(".claude-projects-shared/{}", slug(&user.home)));
+    let old = limit_line_at("2026-01-01T00:00:00.000Z", "You've hit your weekly limit");
+    user.write(
+        &format!(".claude-projects-shared/{}/{ID}.jsonl", slug(&user.home)),
+        &format!("{old}\n"),
+    );
+    assert!(dir.join(format!("{ID}.jsonl")).is_file());
+    let mut session = spawn(
+        &user,
+        &path,
+        &["--account", "compte2", "--session", ID, "--", "claude"],
+    );
+    wait_for_session(&user, ID);
+    let out = user.run(&bins().plain, &["watch", "--session", ID]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    session.wait().unwrap();
+    // Once the session is over, the standing limit is what there is to report.
+    let after = user.run(&bins().plain, &["watch", "--session", ID]);
+    assert_eq!(after.status.code(), Some(0), "{}", stderr(&after));
 }
 
 #[test]
@@ -453,6 +497,58 @@ fn watch_reports_a_limit_the_real_client_recorded() {
         (Some("compte1"), Some(ID))
     );
     assert!(event["text"].as_str().unwrap().contains("429"), "{event}");
+}
+
+/// scripts/supervise-tmux.sh, run as written: a stand-in claude hits a limit
+/// under compte1; the example stops it and resumes it under compte2.
+#[test]
+fn the_example_supervisor_moves_a_limited_session_on() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.write(
+        "limit.jsonl",
+        &format!(
+            "{}\n",
+            limit_line("You've hit your session limit · resets 3pm (UTC)")
+        ),
+    );
+    // Started with --session-id it records a turn, then a limit, then idles;
+    // resumed with --resume it records a turn and ends.
+    let path = user.fake_claude(
+        "f=~/.claude/projects/-p/$2.jsonl; mkdir -p ~/.claude/projects/-p\n\
+         echo '{\"type\":\"user\",\"message\":{\"content\":\"'$1'\"}}' >> $f\n\
+         if [ \"$1\" = --session-id ]; then sleep 1; sed \"s/@NOW@/$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)/\" ~/limit.jsonl >> $f; sleep 60; else sleep 1; fi",
+    );
+    std::os::unix::fs::symlink(&bins().plain, user.path("bin/cf-run")).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/supervise-tmux.sh");
+    let mut cmd = user.command(
+        std::path::Path::new("/bin/bash"),
+        &[script.to_str().unwrap(), ID, "compte1", "compte2"],
+        &[("PATH", &path)],
+    );
+    let out = cmd.output().unwrap();
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(
+        o.contains(&format!(
+            "session {ID} hit the limit under compte1; moving on"
+        )),
+        "{o}{e}"
+    );
+    assert!(
+        o.contains(&format!("session {ID} ended under compte2")),
+        "{o}{e}"
+    );
+    let transcript =
+        std::fs::read_to_string(user.path(&format!(".claude-projects-shared/-p/{ID}.jsonl")))
+            .unwrap();
+    assert!(
+        transcript.contains("--session-id") && transcript.contains("--resume"),
+        "{transcript}"
+    );
+    let _ = std::process::Command::new("pkill")
+        .args(["-KILL", "-u", &user.name])
+        .status();
 }
 
 fn failover(user: &TestUser, path: &str, mock: &MockApi, args: &[&str]) -> Output {
