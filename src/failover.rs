@@ -134,14 +134,13 @@ fn attempt(config_path: &Path, account: &str, claude: &[OsString]) -> Result<Att
     })
 }
 
-/// The limit text when an attempt ended on a usage limit: the result says
-/// 429, or the transcript's last turn records a limit.
+/// The limit text when an attempt ended on a usage limit: its result says
+/// 429; or, when it printed no result, the transcript's last turn records a
+/// limit (a result that says anything else is the attempt's own word).
 fn limit_of(result: Option<&Value>, shared: &Path, session: &str) -> Option<String> {
-    if let Some(r) = result
-        && r["is_error"] == true
-        && r["api_error_status"] == 429
-    {
-        return Some(r["result"].as_str().unwrap_or("usage limit").to_owned());
+    if let Some(r) = result {
+        let limited = r["is_error"] == true && r["api_error_status"] == 429;
+        return limited.then(|| r["result"].as_str().unwrap_or("usage limit").to_owned());
     }
     let text = std::fs::read(supervise::transcript(shared, session)?).ok()?;
     supervise::standing_limit(supervise::parse_lines(&text)).map(|l| l.text)
