@@ -38,7 +38,9 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs
     let mut limits = Limits::load(&state)?;
     let now = Timestamp::now();
     let session = uuid::Uuid::new_v4().to_string();
-    let (prompt, rest) = args.prompt.split_first().expect("clap requires the prompt");
+    let Some((prompt, rest)) = args.prompt.split_first() else {
+        anyhow::bail!("failover needs a prompt: cf-run failover -- PROMPT");
+    };
     let mut last_output = None;
     let mut started = false;
     for account in &accounts {

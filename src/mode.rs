@@ -106,28 +106,17 @@ fn userns_allowed() -> Result<(), String> {
 /// Resolves the user's choice against what the host and the admin's policy
 /// (`allowed`) permit: the mode and a sentence saying why.
 pub fn choose(choice: ModeChoice, probe: &Probe, allowed: &[Mode]) -> Result<(Mode, String)> {
-    if choice == ModeChoice::Auto {
-        return auto(probe, allowed);
-    }
+    const ASKED: &str = "asked for with --mode or in the config";
     Ok(match choice {
-        ModeChoice::Userns => (
-            Mode::Userns,
-            "asked for with --mode or in the config".into(),
-        ),
-        ModeChoice::Symlink => (
-            Mode::Symlink,
-            "asked for with --mode or in the config".into(),
-        ),
-        ModeChoice::Privileged if probe.cap_sys_admin => (
-            Mode::Privileged,
-            "asked for with --mode or in the config".into(),
-        ),
+        ModeChoice::Auto => return auto(probe, allowed),
+        ModeChoice::Userns => (Mode::Userns, ASKED.into()),
+        ModeChoice::Symlink => (Mode::Symlink, ASKED.into()),
+        ModeChoice::Privileged if probe.cap_sys_admin => (Mode::Privileged, ASKED.into()),
         ModeChoice::Privileged => bail!(
             "privileged mode needs CAP_SYS_ADMIN in this binary's permitted set; \
              install it with: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\" \
              (or use --mode userns where unprivileged user namespaces are allowed)"
         ),
-        ModeChoice::Auto => unreachable!("handled above"),
     })
 }
 
