@@ -214,21 +214,28 @@ fn capability(probe: &Probe) -> Item {
 fn user_namespaces(probe: &Probe) -> Item {
     let values: Vec<String> = SYSCTLS
         .iter()
-        .map(|name| {
-            let path = format!("/proc/sys/{}", name.replace('.', "/"));
-            match std::fs::read_to_string(path) {
-                Ok(v) => format!("{name}={}", v.trim()),
-                Err(_) => format!("{name} absent"),
-            }
+        .map(|name| match mode::sysctl(name) {
+            Some(v) => format!("{name}={v}"),
+            None => format!("{name} absent"),
         })
         .collect();
     let values = values.join(", ");
     let name = "user namespaces";
     if probe.cap_sys_admin {
-        return ok(
-            name,
-            format!("not needed, privileged mode works ({values})"),
-        );
+        // Privileged sessions still seal themselves in a user namespace of
+        // their own; only a zero limit stops that, capability or not.
+        if mode::sysctl("user.max_user_namespaces").as_deref() == Some("0") {
+            return bad(
+                Status::Warn,
+                name,
+                format!(
+                    "privileged sessions cannot have their own user namespace, so they can \
+                     reach your other processes (ptrace, /proc/PID/root) ({values})"
+                ),
+                "sudo sysctl -w user.max_user_namespaces=10000",
+            );
+        }
+        return ok(name, format!("not needed for privileged mode ({values})"));
     }
     match &probe.userns {
         Ok(()) => ok(name, format!("allowed to unprivileged users ({values})")),

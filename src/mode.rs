@@ -75,7 +75,7 @@ impl Probe {
 }
 
 /// Reads one sysctl; `None` when this kernel does not have it.
-fn sysctl(name: &str) -> Option<String> {
+pub fn sysctl(name: &str) -> Option<String> {
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
     crate::resolve::read_small(&path)
         .ok()
