@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::plan::{Action, Plan};
 use crate::session::{self, Entry, Lock};
@@ -46,14 +46,13 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     mounts::confirm(&made)?;
     // 3a. Re-enter the working dir through the new mounts, so a cwd inside a
     //     covered account's dir does not keep the way in.
-    if plan.mode.namespaced()
-        && let Ok(cwd) = std::env::current_dir()
-    {
-        let _ = std::env::set_current_dir(cwd);
+    let cwd = std::env::current_dir().context("getcwd")?;
+    if plan.mode.namespaced() {
+        let _ = std::env::set_current_dir(&cwd);
     }
     // 3b. The registry entry `cf-run ps` reads.
     let mode = plan.mode.to_string();
-    let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode)?;
+    let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode, cwd);
     session::register(&plan.state, &entry)?;
     // 3c. Privileged mode: a user namespace of the session's own.
     namespace::seal(plan.mode, uid, plan.gid, &privilege)?;

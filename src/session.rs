@@ -258,21 +258,23 @@ pub struct Entry {
 
 impl Entry {
     /// The entry for this process, about to exec.
-    pub fn this_process(account: &str, session: Option<&str>, mode: &str) -> Result<Self> {
+    pub fn this_process(account: &str, session: Option<&str>, mode: &str, cwd: PathBuf) -> Self {
         let pid = std::process::id();
         // Milliseconds: `watch` tells a limit this launch hit from one before it.
-        let started = jiff::Timestamp::now()
+        let now = jiff::Timestamp::now();
+        let started = now
             .round(jiff::Unit::Millisecond)
-            .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string());
-        Ok(Self {
+            .unwrap_or(now)
+            .to_string();
+        Self {
             pid,
             account: account.to_owned(),
             session: session.map(str::to_owned),
-            cwd: std::env::current_dir().context("getcwd")?,
+            cwd,
             started,
             mode: mode.to_owned(),
             start_ticks: start_ticks(pid),
-        })
+        }
     }
 
     /// Whether the process is still the one registered (not gone, not a zombie,

@@ -38,6 +38,16 @@ fn ps(user: &TestUser) -> Vec<Value> {
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
+/// Launches `command` under `account` as session `ID`, and waits until `ps`
+/// shows it.
+fn start(user: &TestUser, path: &str, account: &str, command: &[&str]) -> Child {
+    let mut args = vec!["--account", account, "--session", ID, "--"];
+    args.extend(command);
+    let child = spawn(user, path, &args);
+    wait_for_session(user, ID);
+    child
+}
+
 /// Waits (bounded) until `ps` shows a session with `id`; returns its entry.
 fn wait_for_session(user: &TestUser, id: &str) -> Value {
     let start = Instant::now();
@@ -97,12 +107,7 @@ fn a_second_launch_of_a_session_exits_75_naming_the_holder() {
 #[test]
 fn wait_takes_the_lock_once_the_holder_ends() {
     let (user, path) = with_fake_claude("sleep 1; echo done");
-    let mut first = spawn(
-        &user,
-        &path,
-        &["--account", "compte1", "--session", ID, "--", "claude"],
-    );
-    wait_for_session(&user, ID);
+    let mut first = start(&user, &path, "compte1", &["claude"]);
     let start = Instant::now();
     let second = cf(
         &user,
@@ -273,12 +278,7 @@ fn ps_ignores_an_entry_whose_pid_was_reused() {
 #[test]
 fn stop_ends_the_session_and_frees_its_lock() {
     let (user, path) = with_fake_claude("sleep 30");
-    let mut session = spawn(
-        &user,
-        &path,
-        &["--account", "compte1", "--session", ID, "--", "claude"],
-    );
-    wait_for_session(&user, ID);
+    let mut session = start(&user, &path, "compte1", &["claude"]);
     let out = user.run(&bins().plain, &["stop", "--session", ID]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     use std::os::unix::process::ExitStatusExt;
@@ -300,12 +300,7 @@ fn stop_ends_the_session_and_frees_its_lock() {
 #[test]
 fn stop_kills_a_session_that_ignores_sigterm() {
     let (user, path) = with_fake_claude("trap '' TERM; sleep 30 & wait; sleep 30");
-    let mut session = spawn(
-        &user,
-        &path,
-        &["--account", "compte1", "--session", ID, "--", "claude"],
-    );
-    wait_for_session(&user, ID);
+    let mut session = start(&user, &path, "compte1", &["claude"]);
     std::thread::sleep(Duration::from_millis(100)); // let the shell install its trap
     let start = Instant::now();
     let out = user.run(
@@ -421,12 +416,7 @@ fn watch_ignores_a_limit_from_before_the_launch() {
         &format!("{old}\n"),
     );
     assert!(dir.join(format!("{ID}.jsonl")).is_file());
-    let mut session = spawn(
-        &user,
-        &path,
-        &["--account", "compte2", "--session", ID, "--", "claude"],
-    );
-    wait_for_session(&user, ID);
+    let mut session = start(&user, &path, "compte2", &["claude"]);
     let out = user.run(&bins().plain, &["watch", "--session", ID]);
     assert_eq!(
         out.status.code(),
@@ -444,12 +434,7 @@ fn watch_ignores_a_limit_from_before_the_launch() {
 #[test]
 fn watch_exits_3_when_the_session_ends_first() {
     let (user, path) = with_fake_claude("sleep 1");
-    let mut session = spawn(
-        &user,
-        &path,
-        &["--account", "compte1", "--session", ID, "--", "claude"],
-    );
-    wait_for_session(&user, ID);
+    let mut session = start(&user, &path, "compte1", &["claude"]);
     let out = user.run(&bins().plain, &["watch", "--session", ID]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("ended"), "{}", stderr(&out));
