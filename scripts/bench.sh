@@ -19,11 +19,12 @@ sessions=${BENCH_SESSIONS:-1000}
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin/time ]] ||
     { apt-get update -qq && apt-get install -y -qq hyperfine bubblewrap time >&2; }
 
-cargo build --release --locked >&2
+. scripts/static.sh
+static_cargo build --release --locked >&2
 bin=$(mktemp -d /tmp/cf-bench-bin.XXXXXX)
 chmod 755 "$bin"
-install -m 755 target/release/cf-run "$bin/cf-run"
-install -m 755 target/release/cf-run "$bin/cf-run-privileged"
+install -m 755 "$static_dir/release/cf-run" "$bin/cf-run"
+install -m 755 "$static_dir/release/cf-run" "$bin/cf-run-privileged"
 setcap cap_sys_admin+p "$bin/cf-run-privileged"
 out=${BENCH_OUT:-/tmp/cf-run-bench}
 mkdir -p "$out"

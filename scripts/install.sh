@@ -32,9 +32,10 @@ bindir=${bindir:-$([[ -n $root ]] && echo /usr/local/bin || echo "$HOME/.local/b
     || die "the AppArmor profile attaches to /usr/local/bin/cf-run and /usr/bin/cf-run only, not $bindir"
 command -v cargo >/dev/null || die "needs a Rust toolchain (1.85 or newer, from rustup)"
 
-cargo build --release --locked
+. scripts/static.sh
+static_cargo build --release --locked
 install -d "$bindir"
-install -m 755 target/release/cf-run "$bindir/cf-run"
+install -m 755 "$static_dir/release/cf-run" "$bindir/cf-run"
 echo "installed $bindir/cf-run ($("$bindir/cf-run" --version))"
 
 if [[ -n $privileged ]]; then

@@ -28,4 +28,6 @@ fi
 CF_RUN_CLAUDE=$(scripts/install-claude.sh)
 export CF_RUN_CLAUDE
 
-cargo test --locked "$@"
+# The binary under test is built as it ships: static.
+. scripts/static.sh
+static_cargo test --locked "$@"
