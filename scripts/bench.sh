@@ -6,14 +6,19 @@
 #   2. privileged mode against bwrap, both as root;
 #   3. `cf-run ps` with 1,000 live sessions, and launch time with 1,000 live
 #      sessions against none;
-#   4. peak RSS of a launch.
-# `cf-run init` on 100,000 transcripts is timed by scripts/bench-init.sh.
+#   4. peak RSS of a launch;
+#   5. `cf-run init` merging 100,000 transcripts of two accounts.
 # Needs root to make the bench user and the cap_sys_admin+p copy.
 #   sudo scripts/bench.sh [RUNS]
+#   sudo scripts/bench.sh --smoke   # every step, a few runs, tiny sizes: CI's
+#                                   # check that the script still works
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-runs=${1:-300}
-sessions=${BENCH_SESSIONS:-1000}
+if [[ ${1:-} == --smoke ]]; then
+    runs=3 warmup=1 sessions=5 transcripts=200
+else
+    runs=${1:-300} warmup=30 sessions=${BENCH_SESSIONS:-1000} transcripts=${BENCH_TRANSCRIPTS:-100000}
+fi
 
 [[ $(id -u) == 0 ]] || { echo "scripts/bench.sh: run as root" >&2; exit 1; }
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin/time ]] ||
@@ -59,8 +64,11 @@ PY
 
 bwrap_line="bwrap --dev-bind / / --bind $home/.claude-a $home/.claude --bind $home/.claude-shared $home/.claude/projects /bin/true"
 
+echo "Machine: $(nproc) cores, $(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
+echo "Versions: $("$bin/cf-run" --version), $(bwrap --version), $(unshare --version), $(hyperfine --version)"
+echo
 echo "## 1. Launch, as an unprivileged user ($runs runs)"
-as_user hyperfine -N --warmup 30 --runs "$runs" --export-json "$out/launch.json" \
+as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/launch.json" \
     -n '/bin/true' '/bin/true' \
     -n 'unshare -U -m -r' 'unshare -U -m -r /bin/true' \
     -n 'bwrap --unshare-user' "bwrap --unshare-user ${bwrap_line#bwrap }" \
@@ -71,7 +79,7 @@ table "$out/launch.json" 'bwrap --unshare-user'
 
 echo
 echo "## 2. Privileged, against bwrap as root ($runs runs)"
-hyperfine -N --warmup 30 --runs "$runs" --export-json "$out/root.json" \
+hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/root.json" \
     -n 'bwrap (root)' "$bwrap_line" \
     -n 'cf-run privileged (user)' "setpriv --reuid=$user --regid=$user --init-groups --reset-env -- $bin/cf-run-privileged --account a -- /bin/true" \
     -n 'setpriv /bin/true (user)' "setpriv --reuid=$user --regid=$user --init-groups --reset-env -- /bin/true" >&2
@@ -81,7 +89,7 @@ echo
 echo "## 3. With $sessions live sessions"
 # unshare and /bin/true are the controls: what the kernel itself does with
 # 1,000 more processes and namespaces around.
-as_user hyperfine -N --warmup 5 --runs 100 --export-json "$out/none.json" \
+as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/none.json" \
     -n 'ps --json, 0 sessions' "$bin/cf-run ps --json" \
     -n 'launch, 0 sessions' "$bin/cf-run --mode userns --account a -- /bin/true" \
     -n 'unshare -U -m -r, 0 sessions' 'unshare -U -m -r /bin/true' \
@@ -92,7 +100,7 @@ done
 until [[ $(as_user "$bin/cf-run" ps --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') -ge $sessions ]]; do
     sleep 0.5
 done
-as_user hyperfine -N --warmup 5 --runs 100 --export-json "$out/many.json" \
+as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/many.json" \
     -n "ps --json, $sessions sessions" "$bin/cf-run ps --json" \
     -n "launch, $sessions sessions" "$bin/cf-run --mode userns --account a -- /bin/true" \
     -n "unshare -U -m -r, $sessions sessions" 'unshare -U -m -r /bin/true' \
@@ -115,4 +123,40 @@ for cmd in "$bin/cf-run --mode userns --account a -- /bin/true" "$bin/cf-run-pri
     rss=$(as_user /usr/bin/time -f %M $cmd 2>&1 >/dev/null | tail -1)
     echo "- \`${cmd/$bin\//}\`: ${rss} KiB"
 done
+
+echo
+echo "## 5. cf-run init on $transcripts transcripts"
+# Two accounts, half the transcripts each, in 500 projects, made once and
+# copied afresh before each run: init moves them into the shared dir.
+template=$home/init-template work=$home/init-work
+as_user rm -rf "$template" "$work"
+as_user python3 - "$template" "$transcripts" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for a in ("a1", "a2"):
+    os.makedirs(f"{root}/{a}", mode=0o700)
+    with open(f"{root}/{a}/.credentials.json", "w") as f:
+        f.write("{}\n")
+for i in range(n):
+    d = f"{root}/a{i % 2 + 1}/projects/-home-p{i % 500}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/{i}.jsonl", "w") as f:
+        f.write('{"type":"user","n":%d}\n' % i)
+PY
+init="$bin/cf-run --config $work/config.toml init --shared $work/shared --account a1=$work/a1 --account a2=$work/a2"
+as_user hyperfine -N --runs "$(( runs < 3 ? runs : 3 ))" --export-json "$out/init.json" \
+    --prepare "sh -c 'rm -rf $work && cp -a $template $work'" \
+    -n "init, $transcripts transcripts" "$init" >&2
+as_user sh -c "rm -rf $work && cp -a $template $work"
+rss=$(as_user /usr/bin/time -f %M $init 2>&1 >/dev/null | tail -1)
+merged=$(find "$work/shared" -name '*.jsonl' | wc -l)
+[[ $merged == "$transcripts" ]] || { echo "init merged $merged of $transcripts transcripts" >&2; exit 1; }
+python3 - "$out/init.json" "$rss" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print("| command | median s | peak RSS |")
+print("| --- | ---: | ---: |")
+print(f"| {r['command']} | {r['median']:.2f} | {int(sys.argv[2]) / 1024:.1f} MiB |")
+PY
+as_user rm -rf "$template" "$work"
 rm -rf "$bin"

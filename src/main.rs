@@ -1,5 +1,11 @@
 //! cf-run: parse, dispatch, and turn errors into exit statuses.
 
+// The C entry point, not Rust's runtime start: that start sets SIGPIPE to
+// ignored, which the command would inherit through exec (signals must be the
+// caller's, as under env(1) or bwrap), and reads /proc/self/maps for a stack
+// guard, on every launch.
+#![cfg_attr(not(test), no_main)]
+
 mod checks;
 mod cli;
 mod config;
@@ -21,8 +27,8 @@ mod symlink;
 mod sys;
 mod user;
 
+use std::io::Write;
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -36,20 +42,30 @@ use crate::policy::Policy;
 use crate::session::State;
 use crate::user::User;
 
-fn main() -> ExitCode {
+#[cfg_attr(not(test), unsafe(no_mangle))]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // What Rust's start would have done.
+    sys::open_stdio();
+    let status = status();
+    // Rust's start would flush stdout at exit; `--dry-run` and `ps` print through it.
+    let _ = std::io::stdout().flush();
+    status.into()
+}
+
+fn status() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+            return if e.use_stderr() { exit::USAGE } else { 0 };
         }
     };
     init_logging(cli.verbose);
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("cf-run: {}", printable(&format!("{e:#}")));
-            ExitCode::from(exit::status_of(&e))
+            exit::status_of(&e)
         }
     }
 }

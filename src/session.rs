@@ -300,7 +300,7 @@ pub fn register(state: &State, entry: &Entry) -> Result<()> {
     let fd = openat(&dir, name.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
         .map_err(|e| anyhow!("openat({name}) => {e}"))?;
     File::from(fd).write_all(&serde_json::to_vec(entry)?)?;
-    prune(&dir, PRUNE_PER_LAUNCH);
+    prune(&dir, &name, PRUNE_PER_LAUNCH);
     Ok(())
 }
 
@@ -312,13 +312,15 @@ const SHARDS: u32 = 64;
 /// file system write on the launch path.
 const PRUNE_PER_LAUNCH: usize = 2;
 
-/// Removes the entries among the first `look_at` whose process no longer
-/// exists. A live pid is left alone, even if reused: `ps` tells those apart.
-fn prune(dir: &OwnedFd, look_at: usize) {
+/// Removes the entries among the first `look_at` others than `ours` whose
+/// process no longer exists. A live pid is left alone, even if reused: `ps`
+/// tells those apart.
+fn prune(dir: &OwnedFd, ours: &str, look_at: usize) {
     let Ok(names) = names(dir, |name| name.strip_suffix(".json")?.parse().ok()) else {
         return;
     };
-    for (name, pid) in names.into_iter().take(look_at) {
+    let others = names.into_iter().filter(|(name, _)| name != ours);
+    for (name, pid) in others.take(look_at) {
         if proc_stat(pid).is_none_or(|(state, _)| state == 'Z') {
             let _ = unlinkat(dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
         }

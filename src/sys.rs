@@ -1,13 +1,16 @@
-//! The raw syscalls that nix does not wrap: the new mount API (Linux 5.12+).
+//! The raw syscalls that nix does not wrap: the new mount API (Linux 5.12+),
+//! and what the C entry point must do itself.
 //!
-//! Every `unsafe` block of cf-run lives here. Each function works on
+//! Every `unsafe` block of cf-run lives here. Each mount function works on
 //! descriptors, never on paths, so what gets mounted is exactly what the
 //! caller opened and checked.
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 /// The empty path that, with `*_EMPTY_PATH`, makes a call act on the descriptor itself.
 const EMPTY: &CStr = c"";
@@ -17,6 +20,20 @@ const EMPTY: &CStr = c"";
 pub fn secure_exec() -> bool {
     // SAFETY: getauxval only reads the auxiliary vector.
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Opens /dev/null on whichever of descriptors 0-2 is closed, so that no
+/// file cf-run opens becomes its stdin, stdout or stderr.
+pub fn open_stdio() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 && Errno::last() == Errno::EBADF {
+            // The lowest free number is `fd` itself; it stays open for good.
+            if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
+                let _ = null.into_raw_fd();
+            }
+        }
+    }
 }
 
 /// Turns a raw syscall return value into a result.
@@ -112,5 +129,43 @@ pub fn empty_tmpfs(attrs: u64) -> Result<OwnedFd, Errno> {
             libc::FSMOUNT_CLOEXEC,
             attrs,
         )
+    })
+}
+
+/// Which mount a descriptor is on, and which inode it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub mount: u64,
+    pub dev: (u32, u32),
+    pub ino: u64,
+}
+
+/// The identity of what `fd` names (statx with STATX_MNT_ID, Linux 5.8+):
+/// for a detached mount, its id and root inode, the same once attached.
+pub fn identity(fd: BorrowedFd) -> Result<Identity, Errno> {
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    let mask = libc::STATX_INO | libc::STATX_MNT_ID;
+    // SAFETY: `stx` is a writable statx buffer that outlives the call.
+    check(
+        unsafe {
+            libc::statx(
+                fd.as_raw_fd(),
+                EMPTY.as_ptr(),
+                libc::AT_EMPTY_PATH,
+                mask,
+                stx.as_mut_ptr(),
+            )
+        }
+        .into(),
+    )?;
+    // SAFETY: zeroed is a valid statx, and the kernel filled it in.
+    let stx = unsafe { stx.assume_init() };
+    if stx.stx_mask & mask != mask {
+        return Err(Errno::ENOSYS);
+    }
+    Ok(Identity {
+        mount: stx.stx_mnt_id,
+        dev: (stx.stx_dev_major, stx.stx_dev_minor),
+        ino: stx.stx_ino,
     })
 }

@@ -6,7 +6,8 @@
 //! that nothing outside the user's own dirs changed.
 //!
 //! Helpers written in C (a probe, a planted preload library, a fake
-//! `libgcc_s.so.1`, a setuid/file-capability `ids` program) are compiled once
+//! `libgcc_s.so.1` and a program that loads it, a setuid/file-capability
+//! `ids` program) are compiled once
 //! with `cc`. A test of a weakness cf-run cannot close is `#[ignore = "KNOWN LIMIT: ..."]`
 //! until src/ is fixed; see SECURITY.md for the table of attacks.
 
@@ -116,9 +117,10 @@ struct Tools {
     /// A library whose constructor appends `exe=.. CapPrm=.. CapEff=..` to
     /// `$CF_ATTACK_MARKER`.
     preload: PathBuf,
-    /// A dir holding a fake `libgcc_s.so.1` (a dependency of cf-run) with the
-    /// same constructor.
+    /// A dir holding a fake `libgcc_s.so.1` with the same constructor.
     fake_libs: PathBuf,
+    /// A program that loads libgcc_s.so.1: the command of the fake library's control.
+    needs_libgcc: PathBuf,
     /// Root-owned, mode 0777, holding `who` = "ROOTDIR": a symlink target that
     /// cf-run must never mount, mount over or create anything in.
     root_dir: PathBuf,
@@ -382,7 +384,14 @@ fn tools() -> &'static Tools {
         let fake_libs = dir.join("fake-libs");
         fs::create_dir_all(&fake_libs).unwrap();
         set_mode(&fake_libs, 0o755);
-        fake_libgcc(&dir, &fake_libs);
+        let soname = ["-shared", "-fPIC", "-Wl,-soname,libgcc_s.so.1"];
+        let fake = build("libgcc_s.so.1", PLANTED_C, &soname);
+        fs::rename(&fake, fake_libs.join("libgcc_s.so.1")).unwrap();
+        let needs_libgcc = build(
+            "needs-libgcc",
+            "int main(void) { return 0; }\n",
+            &["-Wl,--no-as-needed", "-lgcc_s"],
+        );
         let root_dir = dir.join("rootdir");
         fs::create_dir_all(&root_dir).unwrap();
         fs::write(root_dir.join("who"), "ROOTDIR\n").unwrap();
@@ -393,59 +402,10 @@ fn tools() -> &'static Tools {
             ids,
             preload,
             fake_libs,
+            needs_libgcc,
             root_dir,
         }
     })
-}
-
-/// A `libgcc_s.so.1` that defines every versioned symbol cf-run imports from
-/// the real one (as stubs that abort) plus the planted constructor: what an
-/// attacker would put in `$LD_LIBRARY_PATH`.
-fn fake_libgcc(dir: &Path, into: &Path) {
-    let nm = Command::new("nm")
-        .args(["-D", "--undefined-only"])
-        .arg(&bins().plain)
-        .output()
-        .expect("nm (binutils)");
-    let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&nm.stdout).lines() {
-        let sym = line.split_whitespace().last().unwrap_or("");
-        if let Some((name, version)) = sym.split_once('@') {
-            let version = version.trim_start_matches('@');
-            if version.starts_with("GCC_") {
-                versions
-                    .entry(version.to_owned())
-                    .or_default()
-                    .push(name.to_owned());
-            }
-        }
-    }
-    let mut source = String::from(PLANTED_C);
-    let mut script = String::new();
-    for (version, names) in &versions {
-        script.push_str(&format!("{version} {{ global: "));
-        for name in names {
-            source.push_str(&format!("void {name}(void) {{ abort(); }}\n"));
-            script.push_str(&format!("{name}; "));
-        }
-        script.push_str("};\n");
-    }
-    let (src, map) = (dir.join("fake-libgcc.c"), dir.join("fake-libgcc.map"));
-    fs::write(&src, source).unwrap();
-    fs::write(&map, script).unwrap();
-    let out = into.join("libgcc_s.so.1");
-    let mut flag = OsString::from("-Wl,--version-script=");
-    flag.push(&map);
-    let mut args: Vec<&OsStr> = ["-shared", "-fPIC", "-Wl,-soname,libgcc_s.so.1"]
-        .iter()
-        .map(OsStr::new)
-        .collect();
-    if !versions.is_empty() {
-        args.push(&flag);
-    }
-    args.extend([OsStr::new("-o"), out.as_os_str(), src.as_os_str()]);
-    cc(&args);
-    set_mode(&out, 0o755);
 }
 
 /// A fresh root-owned dir for one test's fixtures, outside every home.
@@ -1479,96 +1439,72 @@ fn account_names_with_traversal_are_refused() {
 // The environment and descriptors handed to cf-run.
 
 /// Attack: `LD_PRELOAD` a planted library (its constructor records the
-/// process and its capabilities) into the privileged copy.
-/// Outcome: the kernel runs the privileged copy in secure-exec mode: the
-/// library never loads in it. The command, which holds nothing, gets the
-/// caller's `LD_PRELOAD` back, as if the caller had run it directly.
-/// Control: it does load into the plain build (which holds nothing).
+/// process and its capabilities) into either build.
+/// Outcome: harmless: cf-run is a static binary, with no dynamic loader to
+/// read the variable (the privileged copy runs in secure-exec mode besides).
+/// The command gets the caller's `LD_PRELOAD` back, as if the caller had run
+/// it directly. Control: the library loads into the command, a dynamic `sh`.
 #[test]
-fn ld_preload_never_runs_in_the_privileged_copy() {
+fn ld_preload_never_runs_in_cf_run() {
     let user = TestUser::acquire();
     user.standard_layout();
-    let marker = user.path("marker");
-    let (preload, marker_s) = (tools().preload.to_str().unwrap(), marker.to_str().unwrap());
-    let env = [("LD_PRELOAD", preload), ("CF_ATTACK_MARKER", marker_s)];
-    let command = sh("env | grep '^LD_' || true");
-    let out = user.run_env(
-        &bins().plain,
-        &args(Mode::Userns, "compte1", &command),
-        &env,
-    );
-    let lines = fs::read_to_string(&marker).unwrap_or_default();
-    assert!(
-        lines.contains(&format!("exe={} ", bins().plain.display())),
-        "control: the library did not load into the plain build: {lines}"
-    );
-    assert!(stdout(&out).contains("LD_PRELOAD="), "{}", stdout(&out));
-    fs::remove_file(&marker).unwrap();
-
-    let out = user.run_env(
-        &bins().privileged,
-        &args(Mode::Privileged, "compte1", &command),
-        &env,
-    );
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    // The unprivileged command gets the caller's environment back, as if the
-    // caller had run it directly; the privileged copy itself never loaded it.
-    assert!(stdout(&out).starts_with("LD_"), "{}", stdout(&out));
-    assert_privileged_copy_ran_no_planted_code(&marker);
+    let preload = tools().preload.to_str().unwrap();
+    let sh_exe = fs::canonicalize("/bin/sh").unwrap();
+    for mode in NAMESPACED {
+        let lines = planted_run(
+            &user,
+            mode,
+            ("LD_PRELOAD", preload),
+            &sh("env | grep '^LD_'"),
+        );
+        assert!(
+            lines.contains(&format!("exe={} ", sh_exe.display())),
+            "control: the library did not load into the command: {lines}"
+        );
+    }
 }
 
-/// Attack: `LD_LIBRARY_PATH` pointing at a fake `libgcc_s.so.1` (a real
-/// dependency of cf-run) with the planted constructor.
-/// Outcome: as for LD_PRELOAD: ignored by the privileged copy, handed back
-/// to the unprivileged command. Control: the plain build loads it.
+/// Attack: `LD_LIBRARY_PATH` pointing at a fake `libgcc_s.so.1` with the
+/// planted constructor, the library a dynamic Rust binary would load first.
+/// Outcome: as for LD_PRELOAD: cf-run loads no library at all; the command
+/// gets the variable back. Control: the fake library loads into a command
+/// that needs libgcc_s.
 #[test]
-fn ld_library_path_never_loads_a_fake_dependency_into_the_privileged_copy() {
+fn ld_library_path_never_loads_a_fake_library_into_cf_run() {
     let user = TestUser::acquire();
     user.standard_layout();
-    let marker = user.path("marker");
     let libs = tools().fake_libs.to_str().unwrap();
-    let env = [
-        ("LD_LIBRARY_PATH", libs),
-        ("CF_ATTACK_MARKER", marker.to_str().unwrap()),
-    ];
-    let command = sh("env | grep '^LD_' || true");
-    let out = user.run_env(
-        &bins().plain,
-        &args(Mode::Userns, "compte1", &command),
-        &env,
-    );
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    let lines = fs::read_to_string(&marker).unwrap_or_default();
-    assert!(
-        lines.contains(&format!("exe={} ", bins().plain.display())),
-        "control: the fake libgcc_s did not load into the plain build: {lines}"
-    );
-    fs::remove_file(&marker).unwrap();
-
-    let out = user.run_env(
-        &bins().privileged,
-        &args(Mode::Privileged, "compte1", &command),
-        &env,
-    );
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    // The unprivileged command gets the caller's environment back, as if the
-    // caller had run it directly; the privileged copy itself never loaded it.
-    assert!(stdout(&out).starts_with("LD_"), "{}", stdout(&out));
-    assert_privileged_copy_ran_no_planted_code(&marker);
+    let needs = tools().needs_libgcc.to_str().unwrap();
+    for mode in NAMESPACED {
+        let lines = planted_run(&user, mode, ("LD_LIBRARY_PATH", libs), &[needs]);
+        assert!(
+            lines.contains(&format!("exe={needs} ")),
+            "control: the fake libgcc_s did not load into the command: {lines}"
+        );
+    }
 }
 
-fn assert_privileged_copy_ran_no_planted_code(marker: &Path) {
-    let lines = fs::read_to_string(marker).unwrap_or_default();
+/// Launches `command` in `mode` with `planted` set and the planted code's
+/// marker file; asserts that the planted code ran in no cf-run process and
+/// with no capability, and returns what it recorded.
+fn planted_run(user: &TestUser, mode: Mode, planted: (&str, &str), command: &[&str]) -> String {
+    let marker = user.path("marker");
+    let _ = fs::remove_file(&marker);
+    let env = [planted, ("CF_ATTACK_MARKER", marker.to_str().unwrap())];
+    let out = user.run_env(mode.bin(), &args(mode, "compte1", command), &env);
+    assert_eq!(code(&out), Some(0), "{mode:?}: {}", stderr(&out));
+    let lines = fs::read_to_string(&marker).unwrap_or_default();
     for line in lines.lines() {
         assert!(
-            !line.contains(&format!("exe={} ", bins().privileged.display())),
-            "planted code ran in the privileged copy: {line}"
+            !line.contains(&format!("exe={} ", mode.bin().display())),
+            "{mode:?}: planted code ran in cf-run: {line}"
         );
         assert!(
             line.contains("CapPrm=0000000000000000 CapEff=0000000000000000"),
-            "planted code ran with capabilities: {line}"
+            "{mode:?}: planted code ran with capabilities: {line}"
         );
     }
+    lines
 }
 
 /// Attack: the caller sets `CLAUDE_CONFIG_DIR` to compte2's dir, twice in

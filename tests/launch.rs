@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::Output;
 
@@ -375,6 +375,52 @@ fn the_command_holds_no_capability_and_cannot_gain_one() {
         }
         assert!(o.contains("NoNewPrivs:\t1\n"), "{mode:?}: {o}");
         assert!(o.ends_with(&format!("{}\n", user.uid)), "{mode:?}: {o}");
+    }
+}
+
+#[test]
+fn the_command_inherits_the_callers_signal_dispositions() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    // The ignored-signal mask of `grep`, run through cf-run in `mode` or,
+    // with `None`, directly by the same caller.
+    let ignored = |mode: Option<Mode>, ignore_sigpipe: bool| {
+        let grep = ["grep", "^SigIgn", "/proc/self/status"];
+        let mut cmd = match mode {
+            Some(mode) => user.command(
+                mode.bin(),
+                &support::modes::args(mode, "compte1", &grep),
+                &[],
+            ),
+            None => user.command(Path::new(grep[0]), &grep[1..], &[]),
+        };
+        if ignore_sigpipe {
+            // SAFETY: signal() is async-signal-safe, as pre_exec requires.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                    Ok(())
+                });
+            }
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        let mask = stdout(&out)
+            .trim()
+            .trim_start_matches("SigIgn:")
+            .trim()
+            .to_owned();
+        u64::from_str_radix(&mask, 16).unwrap()
+    };
+    let sigpipe = 1u64 << (libc::SIGPIPE - 1);
+    let (plain, with_sigpipe) = (ignored(None, false), ignored(None, true));
+    assert_eq!(plain & sigpipe, 0);
+    assert_eq!(with_sigpipe & sigpipe, sigpipe);
+    for mode in MODES {
+        // A shell pipeline under cf-run ends on SIGPIPE as it does outside.
+        assert_eq!(ignored(Some(mode), false), plain, "{mode:?}");
+        // What the caller ignores stays ignored, as under env(1).
+        assert_eq!(ignored(Some(mode), true), with_sigpipe, "{mode:?}");
     }
 }
 
