@@ -143,7 +143,7 @@ for i in range(n):
     with open(f"{d}/{i}.jsonl", "w") as f:
         f.write('{"type":"user","n":%d}\n' % i)
 PY
-init="$bin/cf-run --config $work/config.toml init --shared $work/shared --account a1=$work/a1 --account a2=$work/a2"
+init="$bin/cf-run init --config $work/config.toml --shared $work/shared --account a1=$work/a1 --account a2=$work/a2"
 as_user hyperfine -N --runs "$(( runs < 3 ? runs : 3 ))" --export-json "$out/init.json" \
     --prepare "sh -c 'rm -rf $work && cp -a $template $work'" \
     -n "init, $transcripts transcripts" "$init" >&2

@@ -963,36 +963,3 @@ fn across_filesystems_a_killed_merge_also_finishes_with_nothing_lost_or_duplicat
     let moved = shared.0.join("-home-p0/s0.jsonl");
     assert_eq!(fs::metadata(moved).unwrap().mtime(), 1_000);
 }
-
-/// `cargo test --test init -- --ignored --nocapture` merges 100,000
-/// transcripts and prints how long it took.
-#[test]
-#[ignore]
-fn merges_100000_transcripts() {
-    let user = TestUser::acquire();
-    accounts(&user);
-    let n = 100_000;
-    for i in 0..n {
-        let account = if i % 2 == 0 { "compte1" } else { "compte2" };
-        let dir = user.path(&format!(".claude-{account}/projects/-home-p{}", i % 500));
-        if i < 1000 {
-            fs::create_dir_all(&dir).unwrap();
-        }
-        fs::write(dir.join(format!("{i}.jsonl")), format!("{{\"i\":{i}}}\n")).unwrap();
-    }
-    let chown = std::process::Command::new("chown")
-        .args(["-R", &format!("{}:{}", user.uid, user.gid)])
-        .arg(&user.home)
-        .status()
-        .unwrap();
-    assert!(chown.success());
-    let start = Instant::now();
-    let out = init(&user, &[]);
-    let took = start.elapsed();
-    assert_ok(&out);
-    println!(
-        "cf-run init merged {n} transcripts in {:.2} s",
-        took.as_secs_f64()
-    );
-    assert_eq!(files_below(&user.path(".claude-projects-shared")).len(), n);
-}
