@@ -285,46 +285,72 @@ impl Entry {
     }
 }
 
-/// Adds `entry` to the registry, and removes a few entries of processes
-/// that are gone, so that the registry stays small however rarely `ps` runs,
-/// at a cost that does not grow with it.
+/// Adds `entry` to the registry, in the file of an entry whose process is
+/// gone when one is at hand: the registry stays as large as the most
+/// sessions ever run at once, however rarely `ps` runs, and a launch makes
+/// and deletes no file. (A new file per launch, and a deletion to match,
+/// cost ext4 an inode search that grows with the deletions: it was the
+/// largest single cost of a launch.)
 pub fn register(state: &State, entry: &Entry) -> Result<()> {
     // Sharded by pid: each dir stays small however many sessions run, so
     // making an entry costs the same with a thousand of them as with none.
     let dir = state.create(&format!("sessions/{:02x}", entry.pid % SHARDS))?;
-    // Written in place, not renamed: a reader that catches it half-written
-    // cannot parse it and skips it, and a launch saves a rename.
     let name = format!("{}.json", entry.pid);
+    let json = serde_json::to_vec(entry)?;
+    if let Some(dead) = dead_entry(&dir, entry.pid)
+        && reuse(&dir, &dead, entry.pid, &name, &json).is_ok()
+    {
+        return Ok(());
+    }
+    // Written in place: a reader that catches it half-written cannot parse
+    // it and skips it.
     let flags =
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = openat(&dir, name.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
         .map_err(|e| anyhow!("openat({name}) => {e}"))?;
-    File::from(fd).write_all(&serde_json::to_vec(entry)?)?;
-    prune(&dir, &name, PRUNE_PER_LAUNCH);
+    File::from(fd).write_all(&json)?;
     Ok(())
 }
 
 /// How many dirs the registry is spread over.
 const SHARDS: u32 = 64;
 
-/// How many registry entries a launch looks at for pruning.
-/// Two: more than the one entry a launch adds, and each removal costs a
-/// file system write on the launch path.
-const PRUNE_PER_LAUNCH: usize = 2;
+/// How many other entries a launch looks at for one it may reuse: each
+/// look reads a /proc file.
+const LOOK_AT: usize = 4;
 
-/// Removes the entries among the first `look_at` others than `ours` whose
+/// The first entry (or claim) among the first `LOOK_AT` of `dir` whose
 /// process no longer exists. A live pid is left alone, even if reused: `ps`
 /// tells those apart.
-fn prune(dir: &OwnedFd, ours: &str, look_at: usize) {
-    let Ok(names) = names(dir, |name| name.strip_suffix(".json")?.parse().ok()) else {
-        return;
+fn dead_entry(dir: &OwnedFd, ours: u32) -> Option<String> {
+    let parse = |name: &str| {
+        let pid = name.strip_suffix(".json").or(name.strip_suffix(".claim"))?;
+        pid.parse().ok().filter(|&pid| pid != ours)
     };
-    let others = names.into_iter().filter(|(name, _)| name != ours);
-    for (name, pid) in others.take(look_at) {
-        if proc_stat(pid).is_none_or(|(state, _)| state == 'Z') {
-            let _ = unlinkat(dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
-        }
+    names(dir, parse)
+        .ok()?
+        .into_iter()
+        .take(LOOK_AT)
+        .find(|&(_, pid)| proc_stat(pid).is_none_or(|(state, _)| state == 'Z'))
+        .map(|(name, _)| name)
+}
+
+/// Rewrites the dead entry `dead` as `name`. It is first renamed to a claim
+/// of this process, which `ps` does not read and which only one launch can
+/// win, then filled, then renamed into place: a reader sees the dead entry or
+/// the new one, whole.
+fn reuse(dir: &OwnedFd, dead: &str, pid: u32, name: &str, json: &[u8]) -> nix::Result<()> {
+    let claim = format!("{pid}.claim");
+    renameat(dir, dead, dir, claim.as_str())?;
+    let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(dir, claim.as_str(), flags, Mode::empty())?;
+    // Overwritten, then cut to length: truncating to zero first would make
+    // ext4 flush the file at close.
+    if nix::sys::uio::pwrite(&fd, json, 0)? != json.len() {
+        return Err(Errno::EIO);
     }
+    nix::unistd::ftruncate(&fd, json.len() as i64)?;
+    renameat(dir, claim.as_str(), dir, name)
 }
 
 /// The live entries, oldest first. Entries of processes that are gone are

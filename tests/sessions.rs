@@ -240,8 +240,8 @@ fn the_registry_stays_small_when_nobody_runs_ps() {
         let out = cf(&user, &path, &["--account", "compte1", "--", "true"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
-    // Each launch adds its entry and removes entries of processes that are
-    // gone from its shard (one of 64): the registry stays near that size.
+    // Each launch writes its entry over one of a process that is gone, when
+    // its shard (one of 64) has one: the registry stays near that size.
     let count = |user: &TestUser| -> usize {
         let shards = std::fs::read_dir(user.path(".local/state/cf-run/sessions")).unwrap();
         shards
@@ -257,6 +257,49 @@ fn the_registry_stays_small_when_nobody_runs_ps() {
         after_200 <= 64 + 8,
         "{after_40} entries after 40 launches, {after_200} after 200"
     );
+}
+
+#[test]
+fn a_launch_writes_its_entry_over_a_dead_ones_file() {
+    use std::os::unix::fs::MetadataExt;
+    let (user, path) = with_fake_claude("true");
+    // A dead entry in every shard (no process has such a pid), longer than
+    // any real entry.
+    let dead = |shard: u32| 4_000_000_000 + shard;
+    let mut inodes = vec![];
+    for shard in 0..64 {
+        let rel = format!(
+            ".local/state/cf-run/sessions/{shard:02x}/{}.json",
+            dead(shard)
+        );
+        let file = user.write(
+            &rel,
+            &format!("{{\"pid\":{}}}{}", dead(shard), " ".repeat(4000)),
+        );
+        inodes.push(std::fs::metadata(file).unwrap().ino());
+    }
+    let out = cf(
+        &user,
+        &path,
+        &["--account", "compte1", "--", "sh", "-c", "echo $$"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pid: u32 = stdout(&out).trim().parse().unwrap();
+    let shard = pid % 64;
+    let dir = user.path(&format!(".local/state/cf-run/sessions/{shard:02x}"));
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, [format!("{pid}.json")], "shard {shard:02x}");
+    let entry = dir.join(format!("{pid}.json"));
+    assert_eq!(
+        std::fs::metadata(&entry).unwrap().ino(),
+        inodes[shard as usize]
+    );
+    let json: Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    assert_eq!(json["pid"], pid);
+    assert_eq!(json["account"], "compte1");
 }
 
 #[test]
