@@ -74,12 +74,19 @@ impl Probe {
     }
 }
 
-/// Reads one sysctl; `None` when this kernel does not have it.
+/// Reads one sysctl, in one read: `None` when this kernel does not have it.
 pub fn sysctl(name: &str) -> Option<String> {
+    use nix::fcntl::{OFlag, open};
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
-    crate::resolve::read_small(&path)
-        .ok()
-        .map(|s| s.trim().to_owned())
+    let fd = open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 64];
+    let n = nix::unistd::read(&fd, &mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
 }
 
 fn userns_allowed() -> Result<(), String> {

@@ -135,14 +135,6 @@ fn create_path(path: &Path) -> Result<OwnedFd> {
     Ok(dir)
 }
 
-/// Reads a small file whose size the kernel does not report (procfs) in one
-/// or two reads rather than a growing series.
-pub fn read_small(path: &str) -> std::io::Result<String> {
-    let mut text = String::with_capacity(16 * 1024);
-    std::fs::File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
-}
-
 /// Whether the directory open at `dir` has no entries.
 pub fn is_empty_dir(dir: BorrowedFd) -> Result<bool, Errno> {
     let mut listing = nix::dir::Dir::openat(
