@@ -315,13 +315,12 @@ pub fn register(state: &State, entry: &Entry) -> Result<()> {
 /// How many dirs the registry is spread over.
 const SHARDS: u32 = 64;
 
-/// How many other entries a launch looks at for one it may reuse: each
-/// look reads a /proc file.
-const LOOK_AT: usize = 4;
+/// How many other entries a launch looks at for one it may reuse.
+const LOOK_AT: usize = 8;
 
 /// The first entry (or claim) among the first `LOOK_AT` of `dir` whose
-/// process no longer exists. A live pid is left alone, even if reused: `ps`
-/// tells those apart.
+/// process no longer exists. A live pid is left alone, even if reused or a
+/// zombie: `ps` tells those apart.
 fn dead_entry(dir: &OwnedFd, ours: u32) -> Option<String> {
     let parse = |name: &str| {
         let pid = name.strip_suffix(".json").or(name.strip_suffix(".claim"))?;
@@ -331,7 +330,7 @@ fn dead_entry(dir: &OwnedFd, ours: u32) -> Option<String> {
         .ok()?
         .into_iter()
         .take(LOOK_AT)
-        .find(|&(_, pid)| proc_stat(pid).is_none_or(|(state, _)| state == 'Z'))
+        .find(|&(_, pid)| gone(pid))
         .map(|(name, _)| name)
 }
 
@@ -421,6 +420,15 @@ pub fn find(state: &State, session: &str) -> Result<Option<Entry>> {
 
 fn start_ticks(pid: u32) -> Option<u64> {
     proc_stat(pid).map(|(_, ticks)| ticks)
+}
+
+/// Whether no process has `pid`: one signal-0 probe, cheaper than reading
+/// /proc/PID/stat, which a launch looking at live entries would pay for each.
+fn gone(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return true;
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
 }
 
 /// State letter and start time of `pid`, from /proc/PID/stat.
