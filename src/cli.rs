@@ -16,7 +16,7 @@ use crate::mode::ModeChoice;
 #[command(
     override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run <ps|stop|watch|failover|init|doctor> [OPTIONS]"
 )]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(subcommand_negates_reqs = true)]
 pub struct Cli {
     /// Config file [default: $CF_RUN_CONFIG, else $XDG_CONFIG_HOME/claude-failover/config.toml,
     /// else ~/.config/claude-failover/config.toml]
@@ -32,6 +32,35 @@ pub struct Cli {
 
     #[command(flatten)]
     pub launch: LaunchArgs,
+}
+
+impl Cli {
+    /// Parses `args`. A subcommand takes no launch option; clap's
+    /// `args_conflicts_with_subcommands` would refuse them, but also the
+    /// global `--config` and `-v` before a subcommand (`cf-run -v ps`).
+    pub fn parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let cli = Self::try_parse_from(args)?;
+        let l = &cli.launch;
+        let launch = l.account.is_some()
+            || l.mode.is_some()
+            || l.dry_run
+            || l.session.is_some()
+            || l.wait
+            || !l.command.is_empty();
+        if cli.command.is_some() && launch {
+            use clap::CommandFactory;
+            return Err(Self::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--account, --mode, --dry-run, --session, --wait and -- COMMAND are for a launch, \
+                 not for a subcommand",
+            ));
+        }
+        Ok(cli)
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -192,8 +221,42 @@ mod tests {
         /// Any argument list parses or gives a usage error: never a panic.
         #[test]
         fn parsing_never_panics(args in proptest::collection::vec("(--?[a-z-]{0,10}|[a-z=]{0,6}|--)", 0..8)) {
-            let _ = Cli::try_parse_from(std::iter::once("cf-run".to_owned()).chain(args));
+            let _ = Cli::parse_args(std::iter::once("cf-run".to_owned()).chain(args));
         }
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_a_subcommand_and_launch_options_nowhere_near_one() {
+        let parse =
+            |args: &[&str]| Cli::parse_args(std::iter::once("cf-run").chain(args.iter().copied()));
+        for args in [
+            &["-v", "ps"][..],
+            &["ps", "-v"],
+            &["--config", "/c", "doctor"],
+            &["doctor", "--config", "/c"],
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(cli.command.is_some(), "{args:?}");
+            assert!(
+                cli.verbose || cli.config.as_deref() == Some(std::path::Path::new("/c")),
+                "{args:?}"
+            );
+        }
+        for args in [
+            &["--account", "a", "ps"][..],
+            &["--mode", "userns", "ps"],
+            &["--dry-run", "doctor"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+        }
+        let cli = parse(&["--account", "a", "--", "ps"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.launch.command, ["ps"]);
     }
 
     #[test]

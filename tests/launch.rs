@@ -834,9 +834,14 @@ fn usage_errors_exit_2() {
         &["--", "true"][..],
         &["--account", "compte1", "--mode", "chroot"],
         &["--account"],
+        &["--account", "compte1", "ps"],
     ] {
         let out = user.run(&bins().plain, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
     }
+    // Global options may come before a subcommand.
+    let out = user.run(&bins().plain, &["-v", "ps", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "[]\n");
 }
