@@ -5,8 +5,10 @@
 //! descriptors, never on paths, so what gets mounted is exactly what the
 //! caller opened and checked.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsStr};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -168,4 +170,65 @@ pub fn identity(fd: BorrowedFd) -> Result<Identity, Errno> {
         dev: (stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,
     })
+}
+
+/// The name and home of `uid` in /etc/passwd, parsed by glibc itself
+/// (fgetpwent_r), without NSS: no nscd probe, no nsswitch.conf.
+pub fn local_passwd(uid: u32) -> Option<(String, PathBuf)> {
+    // SAFETY: fopen gets NUL-terminated strings; the stream is closed below.
+    let file = unsafe { libc::fopen(c"/etc/passwd".as_ptr(), c"re".as_ptr()) };
+    if file.is_null() {
+        return None;
+    }
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut found = None;
+    loop {
+        let mut pwd = std::mem::MaybeUninit::<libc::passwd>::zeroed();
+        let mut result = std::ptr::null_mut();
+        // SAFETY: `pwd`, `buf` and `result` outlive the call; the length is `buf`'s.
+        let err = unsafe {
+            libc::fgetpwent_r(
+                file,
+                pwd.as_mut_ptr(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if err == libc::ERANGE && buf.len() < 1 << 20 {
+            // A longer line than the buffer: glibc rewinds to it; retry larger.
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if err != 0 || result.is_null() {
+            break;
+        }
+        // SAFETY: on success `pwd` is filled in, its strings pointing into `buf`.
+        let pwd = unsafe { pwd.assume_init() };
+        if pwd.pw_uid == uid {
+            // SAFETY: NUL-terminated strings in `buf`, alive until the loop goes on.
+            let (name, dir) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
+            found = Some((
+                name.to_string_lossy().into_owned(),
+                PathBuf::from(OsStr::from_bytes(dir.to_bytes())),
+            ));
+            break;
+        }
+    }
+    // SAFETY: `file` came from fopen and is closed once.
+    unsafe { libc::fclose(file) };
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_passwd_reads_etc_passwd() {
+        let root = local_passwd(0).expect("root is in /etc/passwd");
+        assert_eq!(root.0, "root");
+        assert!(root.1.is_absolute(), "{root:?}");
+        assert_eq!(local_passwd(u32::MAX - 7), None);
+    }
 }
