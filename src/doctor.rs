@@ -299,7 +299,7 @@ fn pick_mode(
     let choice = config.map_or(ModeChoice::Auto, |c| c.mode);
     let default = Policy::default();
     let policy = policy.unwrap_or(&default);
-    let chosen = mode::choose(choice, probe, &policy.modes)
+    let chosen = mode::choose(choice, || probe.clone(), &policy.modes)
         .and_then(|(mode, why)| policy.permit_mode(mode).map(|()| (mode, why)));
     match chosen {
         Ok((Mode::Symlink, why)) if choice == ModeChoice::Auto => {

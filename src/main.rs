@@ -144,7 +144,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     let policy = Policy::load(Path::new(policy::PATH))?;
     policy.permit(&config)?;
     let choice = args.mode.unwrap_or(config.mode);
-    let mode = mode::choose(choice, &Probe::host(), &policy.modes)?;
+    let mode = mode::choose(choice, Probe::host, &policy.modes)?;
     policy.permit_mode(mode.0)?;
     let request = Request {
         account: args.account.clone().context("--account is required")?,

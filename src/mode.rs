@@ -110,15 +110,20 @@ fn userns_allowed() -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves the user's choice against what the host and the admin's policy
-/// (`allowed`) permit: the mode and a sentence saying why.
-pub fn choose(choice: ModeChoice, probe: &Probe, allowed: &[Mode]) -> Result<(Mode, String)> {
+/// Resolves the user's choice against what the host (`probe`, looked at
+/// only when the choice depends on it) and the admin's policy (`allowed`)
+/// permit: the mode and a sentence saying why.
+pub fn choose(
+    choice: ModeChoice,
+    probe: impl FnOnce() -> Probe,
+    allowed: &[Mode],
+) -> Result<(Mode, String)> {
     const ASKED: &str = "asked for with --mode or in the config";
     Ok(match choice {
-        ModeChoice::Auto => return auto(probe, allowed),
+        ModeChoice::Auto => return auto(&probe(), allowed),
         ModeChoice::Userns => (Mode::Userns, ASKED.into()),
         ModeChoice::Symlink => (Mode::Symlink, ASKED.into()),
-        ModeChoice::Privileged if probe.cap_sys_admin => (Mode::Privileged, ASKED.into()),
+        ModeChoice::Privileged if probe().cap_sys_admin => (Mode::Privileged, ASKED.into()),
         ModeChoice::Privileged => bail!(
             "privileged mode needs CAP_SYS_ADMIN in this binary's permitted set; \
              install it with: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\" \
@@ -183,7 +188,7 @@ mod tests {
 
     #[test]
     fn auto_prefers_privileged_then_userns_then_symlink() {
-        let pick = |p: Probe| choose(ModeChoice::Auto, &p, ALL).unwrap().0;
+        let pick = |p: Probe| choose(ModeChoice::Auto, || p, ALL).unwrap().0;
         assert_eq!(pick(probe(true, Err("x"))), Mode::Privileged);
         assert_eq!(pick(probe(false, Ok(()))), Mode::Userns);
         assert_eq!(pick(probe(false, Err("x"))), Mode::Symlink);
@@ -192,24 +197,24 @@ mod tests {
     #[test]
     fn auto_fallback_names_the_reason() {
         let why = "kernel.apparmor_restrict_unprivileged_userns=1";
-        let (_, reason) = choose(ModeChoice::Auto, &probe(false, Err(why)), ALL).unwrap();
+        let (_, reason) = choose(ModeChoice::Auto, || probe(false, Err(why)), ALL).unwrap();
         assert!(reason.contains(why), "{reason}");
         assert!(reason.contains("setcap cap_sys_admin+p"), "{reason}");
     }
 
     #[test]
     fn privileged_without_the_capability_says_how_to_install() {
-        let err = choose(ModeChoice::Privileged, &probe(false, Ok(())), ALL).unwrap_err();
+        let err = choose(ModeChoice::Privileged, || probe(false, Ok(())), ALL).unwrap_err();
         assert!(err.to_string().contains("setcap cap_sys_admin+p"), "{err}");
     }
 
     #[test]
     fn auto_picks_only_allowed_modes() {
         let both = probe(true, Ok(()));
-        let pick = |allowed| choose(ModeChoice::Auto, &both, allowed).map(|m| m.0);
+        let pick = |allowed| choose(ModeChoice::Auto, || both.clone(), allowed).map(|m| m.0);
         assert_eq!(pick(&[Mode::Userns, Mode::Symlink]).unwrap(), Mode::Userns);
         assert_eq!(pick(&[Mode::Symlink]).unwrap(), Mode::Symlink);
-        let e = choose(ModeChoice::Auto, &probe(false, Err("x")), &[Mode::Userns]).unwrap_err();
+        let e = choose(ModeChoice::Auto, || probe(false, Err("x")), &[Mode::Userns]).unwrap_err();
         assert!(
             e.to_string()
                 .contains("no mode the admin allows works here"),
@@ -218,11 +223,14 @@ mod tests {
     }
 
     #[test]
-    fn explicit_modes_are_taken_as_asked() {
-        let p = probe(false, Err("x"));
-        assert_eq!(choose(ModeChoice::Userns, &p, ALL).unwrap().0, Mode::Userns);
+    fn explicit_modes_are_taken_as_asked_without_looking_at_the_host() {
+        let unasked = || -> Probe { panic!("the host was probed for an explicit mode") };
         assert_eq!(
-            choose(ModeChoice::Symlink, &p, ALL).unwrap().0,
+            choose(ModeChoice::Userns, unasked, ALL).unwrap().0,
+            Mode::Userns
+        );
+        assert_eq!(
+            choose(ModeChoice::Symlink, unasked, ALL).unwrap().0,
             Mode::Symlink
         );
     }
