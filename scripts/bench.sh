@@ -26,6 +26,7 @@ command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin
 
 . scripts/static.sh
 static_cargo build --release --locked >&2
+static_check "$static_dir/release/cf-run"
 bin=$(mktemp -d /tmp/cf-bench-bin.XXXXXX)
 chmod 755 "$bin"
 install -m 755 "$static_dir/release/cf-run" "$bin/cf-run"

@@ -34,6 +34,7 @@ command -v cargo >/dev/null || die "needs a Rust toolchain (1.85 or newer, from 
 
 . scripts/static.sh
 static_cargo build --release --locked
+static_check "$static_dir/release/cf-run"
 install -d "$bindir"
 install -m 755 "$static_dir/release/cf-run" "$bindir/cf-run"
 echo "installed $bindir/cf-run ($("$bindir/cf-run" --version))"

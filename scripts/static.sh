@@ -4,9 +4,22 @@
 # symbol binding, and libgcc's CPU-feature probe, each CPUID a VM exit).
 # The target is named so that the flag reaches cf-run, not the proc-macros.
 #   static_cargo build --release   ->  $static_dir/release/cf-run
+# A static glibc program must never load an NSS module: the module pulls in
+# the shared libc beside the static one, and the lookup crashes (SIGSEGV in
+# libnss_systemd for any user not in /etc/passwd). cf-run reads /etc/passwd
+# itself and asks getent for the rest; static_check fails a build that links
+# glibc's module loader all the same.
+#   static_check $static_dir/release/cf-run
 host=$(rustc -vV | sed -n 's/^host: //p')
 static_dir=target/$host
 static_cargo() {
     cargo "$1" --target "$host" \
         --config "target.$host.rustflags = ['-C', 'target-feature=+crt-static']" "${@:2}"
+}
+static_check() {
+    if grep -qF 'libnss_%s.so' "$1"; then
+        echo "$1 links glibc's NSS module loader (getpwuid, getgrnam, ...): a static" \
+            "binary crashes in it; look users up through src/user.rs" >&2
+        return 1
+    fi
 }

@@ -20,6 +20,8 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v strace >/dev/null || need+=(strace)
 command -v pkill >/dev/null || need+=(procps)
 command -v tmux >/dev/null || need+=(tmux) # the example supervisor
+# A user that only an NSS module knows, as sssd or LDAP users are (tests/nss.rs).
+dpkg -s libnss-extrausers >/dev/null 2>&1 || need+=(libnss-extrausers)
 if ((${#need[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi
@@ -28,6 +30,9 @@ fi
 CF_RUN_CLAUDE=$(scripts/install-claude.sh)
 export CF_RUN_CLAUDE
 
-# The binary under test is built as it ships: static.
+# The binary under test is built as it ships: static; the release build
+# that ships must not link NSS.
 . scripts/static.sh
+static_cargo build --release --locked
+static_check "$static_dir/release/cf-run"
 static_cargo test --locked "$@"

@@ -172,12 +172,16 @@ pub fn identity(fd: BorrowedFd) -> Result<Identity, Errno> {
     })
 }
 
-/// The name and home of `uid` in /etc/passwd, parsed by glibc itself
-/// (fgetpwent_r), without NSS: no nscd probe, no nsswitch.conf.
-pub fn local_passwd(uid: u32) -> Option<(String, PathBuf)> {
-    // SAFETY: fopen gets NUL-terminated strings; the stream is closed below.
-    let file = unsafe { libc::fopen(c"/etc/passwd".as_ptr(), c"re".as_ptr()) };
+/// The name and home of `uid` among the passwd lines of `source` (/etc/passwd,
+/// or getent's answer through a pipe), parsed by glibc itself (fgetpwent_r):
+/// no NSS, no nsswitch.conf, no module loaded.
+pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, PathBuf)> {
+    let fd = source.into().into_raw_fd();
+    // SAFETY: `fd` is an open descriptor that the stream now owns; on failure it is closed here.
+    let file = unsafe { libc::fdopen(fd, c"r".as_ptr()) };
     if file.is_null() {
+        // SAFETY: fdopen failed, so `fd` is still ours to close.
+        unsafe { libc::close(fd) };
         return None;
     }
     let mut buf = vec![0 as libc::c_char; 4096];
@@ -215,7 +219,7 @@ pub fn local_passwd(uid: u32) -> Option<(String, PathBuf)> {
             break;
         }
     }
-    // SAFETY: `file` came from fopen and is closed once.
+    // SAFETY: `file` came from fdopen and is closed once, with its descriptor.
     unsafe { libc::fclose(file) };
     found
 }
@@ -225,10 +229,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn local_passwd_reads_etc_passwd() {
-        let root = local_passwd(0).expect("root is in /etc/passwd");
-        assert_eq!(root.0, "root");
-        assert!(root.1.is_absolute(), "{root:?}");
-        assert_eq!(local_passwd(u32::MAX - 7), None);
+    fn passwd_entry_finds_the_uid() {
+        let passwd = |text: &str| {
+            let path = std::env::temp_dir().join(format!("cf-run-passwd-{}", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            file
+        };
+        let long = "g".repeat(20_000);
+        let text = format!(
+            "root:x:0:0::/root:/bin/sh\nlong:x:7:7:{long}:/l:/bin/sh\nann:x:1000:1000:Ann:/home/ann:/bin/sh\n"
+        );
+        assert_eq!(
+            passwd_entry(passwd(&text), 1000),
+            Some(("ann".into(), "/home/ann".into()))
+        );
+        assert_eq!(
+            passwd_entry(passwd(&text), 7),
+            Some(("long".into(), "/l".into()))
+        );
+        assert_eq!(passwd_entry(passwd(&text), 4242), None);
+        let root = passwd_entry(std::fs::File::open("/etc/passwd").unwrap(), 0);
+        assert_eq!(root, Some(("root".into(), "/root".into())));
     }
 }

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+/// libnss-extrausers' files.
+const EXTRAUSERS: &str = "/var/lib/extrausers";
+
 /// How many test users take turns; each test holds one for its whole run.
 const POOL: usize = 6;
 
@@ -57,41 +60,123 @@ pub struct TestUser {
     pub uid: u32,
     pub gid: u32,
     pub home: PathBuf,
+    /// For a user that only an NSS module knows: the dir whose
+    /// `nsswitch.conf` and `extrausers/` each command of the user sees.
+    nss: Option<PathBuf>,
     _lock: File,
 }
+
+/// The pool users' and the NSS user's lock files.
+fn lock_file(name: &str) -> File {
+    let locks = Path::new("/run/lock/cf-run-tests");
+    fs::create_dir_all(locks).unwrap();
+    File::create(locks.join(format!("{name}.lock"))).unwrap()
+}
+
+/// uid, gid and home of `name`, asked through getent: a dynamic program, so
+/// that this static test binary never loads an NSS module itself (it would
+/// crash in libnss_systemd for a name that /etc/passwd lacks).
+fn passwd_of(name: &str) -> Option<(u32, u32, PathBuf)> {
+    let out = Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .unwrap();
+    if out.status.code() == Some(2) {
+        return None;
+    }
+    assert!(out.status.success(), "getent passwd {name}: {out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let fields: Vec<&str> = line.trim_end().split(':').collect();
+    Some((
+        fields[2].parse().unwrap(),
+        fields[3].parse().unwrap(),
+        PathBuf::from(fields[5]),
+    ))
+}
+
+/// The uid of the user that only libnss-extrausers knows; nothing else may hold it.
+pub const NSS_UID: u32 = 64242;
+/// Where that user's NSS files and home live.
+const NSS_DIR: &str = "/tmp/cf-run-nss";
 
 impl TestUser {
     /// Takes a free user from the pool (creating it on first use) and empties its home.
     pub fn acquire() -> TestUser {
-        let locks = Path::new("/run/lock/cf-run-tests");
-        fs::create_dir_all(locks).unwrap();
-        let lock_of = |n: usize| File::create(locks.join(format!("user{n}.lock"))).unwrap();
         let free = (0..POOL).find_map(|n| {
-            let f = lock_of(n);
+            let f = lock_file(&format!("user{n}"));
             f.try_lock().is_ok().then_some((n, f))
         });
         let (n, lock) = free.unwrap_or_else(|| {
-            let f = lock_of(0);
+            let f = lock_file("user0");
             f.lock().unwrap();
             (0, f)
         });
         let name = format!("cfrun-t{n}");
-        let user = match nix::unistd::User::from_name(&name).unwrap() {
-            Some(u) => u,
-            None => {
-                // useradd serialises itself on /etc/passwd's lock.
-                let out = Command::new("useradd")
-                    .args(["--create-home", "--shell", "/bin/sh", "--user-group", &name])
-                    .output()
-                    .unwrap();
-                let exists = String::from_utf8_lossy(&out.stderr).contains("already exists");
-                assert!(out.status.success() || exists, "useradd {name}: {out:?}");
-                nix::unistd::User::from_name(&name).unwrap().unwrap()
-            }
-        };
+        let (uid, gid, home) = passwd_of(&name).unwrap_or_else(|| {
+            // useradd serialises itself on /etc/passwd's lock.
+            let out = Command::new("useradd")
+                .args(["--create-home", "--shell", "/bin/sh", "--user-group", &name])
+                .output()
+                .unwrap();
+            let exists = String::from_utf8_lossy(&out.stderr).contains("already exists");
+            assert!(out.status.success() || exists, "useradd {name}: {out:?}");
+            passwd_of(&name).unwrap()
+        });
+        TestUser::fresh(name, uid, gid, home, None, lock)
+    }
+
+    /// The user that only an NSS module knows, as on a host whose users come
+    /// from sssd or LDAP: it is in no /etc/passwd, but in libnss-extrausers'
+    /// files, which each of its commands sees through a test nsswitch.conf
+    /// bound over the host's in a private mount namespace. That nsswitch.conf
+    /// names Debian's default `systemd` module first: a static program that
+    /// called NSS itself would load it, and crash.
+    pub fn acquire_nss() -> TestUser {
+        let lock = lock_file("nss");
+        lock.lock().unwrap();
+        let name = "cfrun-nss".to_string();
+        assert!(
+            !fs::read_to_string("/etc/passwd")
+                .unwrap()
+                .lines()
+                .any(|l| l.split(':').nth(2) == Some(&NSS_UID.to_string())),
+            "uid {NSS_UID} is in /etc/passwd: the NSS test needs it free"
+        );
+        let dir = PathBuf::from(NSS_DIR);
+        let home = dir.join("home");
+        let extra = dir.join("extrausers");
+        fs::create_dir_all(&extra).unwrap();
+        fs::create_dir_all(&home).unwrap();
+        for d in [&dir, &extra] {
+            chown(d, Some(0), Some(0)).unwrap();
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let db = "passwd: files systemd extrausers\ngroup: files systemd extrausers\n";
+        fs::write(dir.join("nsswitch.conf"), db).unwrap();
+        let entry = format!(
+            "{name}:x:{NSS_UID}:{NSS_UID}:cf-run test:{}:/bin/sh\n",
+            home.display()
+        );
+        fs::write(extra.join("passwd"), entry).unwrap();
+        fs::write(extra.join("group"), format!("{name}:x:{NSS_UID}:\n")).unwrap();
+        // The package makes this dir; the bind needs it as a mount point.
+        fs::create_dir_all(EXTRAUSERS).unwrap();
+        TestUser::fresh(name, NSS_UID, NSS_UID, home, Some(dir), lock)
+    }
+
+    /// Ends what the user left running and empties its home.
+    fn fresh(
+        name: String,
+        uid: u32,
+        gid: u32,
+        home: PathBuf,
+        nss: Option<PathBuf>,
+        lock: File,
+    ) -> TestUser {
         // Whatever an earlier test left running as this user goes first.
-        let _ = Command::new("pkill").args(["-KILL", "-u", &name]).status();
-        let home = user.dir.clone();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-U", &uid.to_string()])
+            .status();
         fs::create_dir_all(&home).unwrap();
         for entry in fs::read_dir(&home).unwrap() {
             let path = entry.unwrap().path();
@@ -103,12 +188,13 @@ impl TestUser {
             }
         }
         fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
-        chown(&home, Some(user.uid.as_raw()), Some(user.gid.as_raw())).unwrap();
+        chown(&home, Some(uid), Some(gid)).unwrap();
         TestUser {
             name,
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
+            uid,
+            gid,
             home,
+            nss,
             _lock: lock,
         }
     }
@@ -201,7 +287,14 @@ impl TestUser {
 
     /// The command that `run_env` runs, for tests that spawn it themselves.
     pub fn command(&self, bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new("setpriv");
+        let mut cmd = match &self.nss {
+            None => Command::new("setpriv"),
+            Some(_) => {
+                let mut cmd = self.nss_world();
+                cmd.arg("setpriv");
+                cmd
+            }
+        };
         cmd.arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
             .args(["--init-groups", "--reset-env", "--", "env"])
@@ -210,6 +303,24 @@ impl TestUser {
             .args(args)
             .current_dir(&self.home)
             .stdin(Stdio::null());
+        cmd
+    }
+
+    /// For the NSS user: a command that runs its arguments as root in a
+    /// private mount namespace where the user's nsswitch.conf and extrausers
+    /// files stand in for the host's.
+    pub fn nss_world(&self) -> Command {
+        let dir = self
+            .nss
+            .as_ref()
+            .expect("nss_world is for acquire_nss's user");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind \"$0/nsswitch.conf\" /etc/nsswitch.conf && \
+                 mount --bind \"$0/extrausers\" {EXTRAUSERS} && exec \"$@\""
+            ))
+            .arg(dir);
         cmd
     }
 
