@@ -3,6 +3,8 @@
 #   1. launch overhead as an unprivileged user: cf-run (userns, privileged,
 #      symlink) against /bin/true, `unshare -U -m -r /bin/true` and bwrap
 #      making the same binds;
+#   1b. the same launch for a user that only an NSS module knows (as sssd or
+#      LDAP users are; here libnss-extrausers), which cf-run asks getent for;
 #   2. privileged mode against bwrap, both as root;
 #   3. `cf-run ps` with 1,000 live sessions, and launch time with 1,000 live
 #      sessions against none;
@@ -21,8 +23,9 @@ else
 fi
 
 [[ $(id -u) == 0 ]] || { echo "scripts/bench.sh: run as root" >&2; exit 1; }
-command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin/time ]] ||
-    { apt-get update -qq && apt-get install -y -qq hyperfine bubblewrap time >&2; }
+command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin/time ]] &&
+    dpkg -s libnss-extrausers >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq hyperfine bubblewrap time libnss-extrausers >&2; }
 
 . scripts/static.sh
 static_cargo build --release --locked >&2
@@ -77,6 +80,32 @@ as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/launc
     -n 'cf-run privileged' "$bin/cf-run-privileged --account a -- /bin/true" \
     -n 'cf-run symlink' "$bin/cf-run --mode symlink --account b -- /bin/true" >&2
 table "$out/launch.json" 'bwrap --unshare-user'
+
+echo
+echo "## 1b. Launch, as a user only an NSS module knows ($runs runs)"
+# uid 64243 in extrausers' files, seen through a test nsswitch.conf (Debian's
+# default plus extrausers) bound over the host's in a private mount namespace.
+nss=$(mktemp -d /tmp/cf-bench-nss.XXXXXX)
+nss_uid=64243
+chmod 755 "$nss"
+mkdir -p "$nss/extrausers" "$nss/home/.claude-a/projects" "$nss/home/.claude-b" "$nss/home/.claude-shared" \
+    "$nss/home/.config/claude-failover" /var/lib/extrausers
+printf 'passwd: files systemd extrausers\ngroup: files systemd extrausers\n' >"$nss/nsswitch.conf"
+echo "cf-bench-nss:x:$nss_uid:$nss_uid::$nss/home:/bin/sh" >"$nss/extrausers/passwd"
+echo "cf-bench-nss:x:$nss_uid:" >"$nss/extrausers/group"
+cp "$home/.config/claude-failover/config.toml" "$nss/home/.config/claude-failover/"
+chown -R "$nss_uid:$nss_uid" "$nss/home"
+unshare --mount --propagation private sh -c 'mount --bind "$0/nsswitch.conf" /etc/nsswitch.conf &&
+    mount --bind "$0/extrausers" /var/lib/extrausers && cd "$0/home" && exec "$@"' "$nss" \
+    setpriv --reuid="$nss_uid" --regid="$nss_uid" --clear-groups --reset-env -- \
+    hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/nss.json" \
+    -n '/bin/true' '/bin/true' \
+    -n 'getent passwd' "getent passwd $nss_uid" \
+    -n 'unshare -U -m -r' 'unshare -U -m -r /bin/true' \
+    -n 'cf-run userns' "$bin/cf-run --mode userns --account a -- /bin/true" \
+    -n 'cf-run symlink' "$bin/cf-run --mode symlink --account b -- /bin/true" >&2
+table "$out/nss.json" 'unshare -U -m -r'
+rm -rf "$nss"
 
 echo
 echo "## 2. Privileged, against bwrap as root ($runs runs)"

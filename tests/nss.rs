@@ -10,9 +10,9 @@ use serde_json::Value;
 use support::layout::{NSS_UID, TestUser, bins, stderr, stdout};
 use support::modes::{MODES, launch, sh};
 
-/// `cf-run ARGS` as the NSS user, with a stand-in `claude` on PATH.
+/// `cf-run ARGS` as the NSS user, with its stand-in `claude` on PATH.
 fn cf(user: &TestUser, args: &[&str]) -> Output {
-    let path = user.fake_claude("echo '2.0.0 (Claude Code)'; sleep 30");
+    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
     user.run_env(&bins().plain, args, &[("PATH", &path)])
 }
 
@@ -39,6 +39,7 @@ fn the_user_launches_in_every_mode() {
 #[test]
 fn init_doctor_and_ps_work_for_the_user() {
     let user = TestUser::acquire_nss();
+    user.fake_claude("[ \"$1\" = --version ] && echo '2.0.0 (Claude Code)' || sleep 30");
     user.write(".claude-compte1/projects/-p/a.jsonl", "{\"n\":1}\n");
     user.mkdir(".claude-compte2");
     let out = cf(
@@ -65,7 +66,7 @@ fn init_doctor_and_ps_work_for_the_user() {
     assert_eq!(out.status.code(), Some(0), "{o}{}", stderr(&out));
     assert!(o.contains("ok    config: ") && !o.contains("FAIL"), "{o}");
 
-    let path = user.fake_claude("sleep 30");
+    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
     let mut session = user.command(
         &bins().plain,
         &["--account", "compte2", "--", "claude"],
