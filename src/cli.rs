@@ -185,6 +185,18 @@ fn uuid(s: &str) -> Result<String, String> {
     }
 }
 
+/// A variable that cf-run removes from the command's environment.
+fn credential(s: &str) -> Result<String, String> {
+    if crate::environ::is_credential(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "cf-run passes {s} on anyway; --keep-env takes one of: {}",
+            crate::environ::CREDENTIALS.join(", ")
+        ))
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
     /// The account to run as: a name from the config's [accounts] tables
@@ -207,6 +219,12 @@ pub struct LaunchArgs {
     /// Wait for the session's lock instead of failing when another launch holds it
     #[arg(long)]
     pub wait: bool,
+
+    /// Pass this credential variable (ANTHROPIC_API_KEY, ...) from your
+    /// environment to the command; cf-run removes them otherwise, so that the
+    /// account's own credentials are the ones used
+    #[arg(long, value_name = "NAME", value_parser = credential)]
+    pub keep_env: Vec<String>,
 
     /// The command to run [default: claude]
     #[arg(last = true, value_name = "COMMAND")]

@@ -11,11 +11,13 @@ use serde::Deserialize;
 use crate::mode::ModeChoice;
 use crate::resolve;
 
-/// One Claude Code account: a name and its config dir.
+/// One Claude Code account: a name, its config dir, and the variables its
+/// sessions get (say a key for the account, from `[accounts.NAME.env]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub name: String,
     pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
 }
 
 /// A checked config: absolute, normalised paths that neither repeat nor nest.
@@ -76,6 +78,8 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawAccount {
     dir: String,
+    #[serde(default)]
+    env: IndexMap<String, String>,
 }
 
 /// Where the config is: `--config`, else `$CF_RUN_CONFIG`, else
@@ -123,7 +127,16 @@ impl Config {
             .map(|(name, acc)| {
                 check_name(&name)?;
                 let dir = expand(&acc.dir, home).with_context(|| format!("accounts.{name}.dir"))?;
-                Ok(Account { name, dir })
+                for var in acc.env.keys() {
+                    if !crate::environ::is_name(var) || var == crate::plan::CONFIG_DIR_VAR {
+                        bail!(
+                            "accounts.{name}.env: {var:?} cannot be set here: use a plain variable name other than {}, which cf-run sets",
+                            crate::plan::CONFIG_DIR_VAR
+                        );
+                    }
+                }
+                let env = acc.env.into_iter().collect();
+                Ok(Account { name, dir, env })
             })
             .collect::<Result<Vec<_>>>()?;
         let config = Config {
@@ -290,6 +303,26 @@ dir = "/srv/claude//alpha/"
         let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["zeta", "alpha"]);
         assert_eq!(c.accounts[1].dir, Path::new("/srv/claude/alpha"));
+    }
+
+    #[test]
+    fn an_account_may_set_plain_variables_but_not_the_config_dir() {
+        let c = parse(&format!(
+            "{GOOD}[accounts.alpha.env]\nANTHROPIC_API_KEY = \"k\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.accounts[1].env,
+            [("ANTHROPIC_API_KEY".into(), "k".into())]
+        );
+        assert!(c.accounts[0].env.is_empty());
+        for bad in ["CLAUDE_CONFIG_DIR", "\"A-B\"", "\"\""] {
+            let e = err(&format!("{GOOD}[accounts.alpha.env]\n{bad} = \"x\"\n"));
+            assert!(
+                e.contains("accounts.alpha.env") && e.contains("cannot be set here"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

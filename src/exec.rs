@@ -3,14 +3,13 @@
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 
 use crate::exit::Exit;
-use crate::sys;
+use crate::{environ, sys};
 
 fn cstring(bytes: Vec<u8>) -> Result<CString> {
     CString::new(bytes).context("an argument or variable contains a NUL byte")
@@ -40,25 +39,20 @@ fn environment() -> Vec<(OsString, OsString)> {
     }
 }
 
-/// Execs `command` (searched in `$PATH`) with the current environment plus `env`.
-pub fn exec(command: &[OsString], env: &[(&str, PathBuf)]) -> Result<Infallible> {
+/// Execs `command` (searched in `$PATH`) with the caller's environment less
+/// `unset`, plus `set`.
+pub fn exec(
+    command: &[OsString],
+    unset: &[String],
+    set: &[(String, OsString)],
+) -> Result<Infallible> {
     let argv = command
         .iter()
         .map(|a| cstring(a.as_bytes().to_vec()))
         .collect::<Result<Vec<_>>>()?;
-    let ours = |name: &OsStr| env.iter().any(|(n, _)| OsStr::new(n) == name);
-    let inherited = environment().into_iter().filter(|(name, _)| !ours(name));
-    let set = env
-        .iter()
-        .map(|(n, v)| (OsString::from(n), v.clone().into_os_string()));
-    let envp = inherited
-        .chain(set)
-        .map(|(name, value)| {
-            let mut pair = name.into_vec();
-            pair.push(b'=');
-            pair.extend(value.into_vec());
-            cstring(pair)
-        })
+    let envp = environ::compose(environment(), unset, set)
+        .into_iter()
+        .map(cstring)
         .collect::<Result<Vec<_>>>()?;
     let errno = nix::unistd::execvpe(&argv[0], &argv, &envp).unwrap_err();
     let name = command[0].to_string_lossy();

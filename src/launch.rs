@@ -59,5 +59,5 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     // 4. Nothing privileged survives into the command.
     namespace::drop_privileges(plan.no_new_privs)?;
     // 5. The command takes cf-run's place.
-    exec::exec(&plan.command, &plan.env)
+    exec::exec(&plan.command, &plan.unset, &plan.env)
 }

@@ -10,6 +10,7 @@ mod checks;
 mod cli;
 mod config;
 mod doctor;
+mod environ;
 mod exec;
 mod exit;
 mod failover;
@@ -151,6 +152,10 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
         command: args.command.clone(),
         session: args.session.clone(),
         wait: args.wait,
+        caller_env: std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect(),
+        keep_env: args.keep_env.clone(),
     };
     let plan = Plan::build(&config, request, user, mode)?;
     tracing::debug!("plan:\n{plan}");

@@ -10,6 +10,7 @@ use anyhow::Result;
 use nix::unistd::{Gid, Uid};
 
 use crate::config::{Account, Config};
+use crate::environ;
 use crate::mode::Mode;
 use crate::session::{self, State};
 use crate::user::User;
@@ -54,7 +55,10 @@ pub struct Plan {
     pub gid: Gid,
     pub checks: Vec<Check>,
     pub actions: Vec<Action>,
-    pub env: Vec<(&'static str, PathBuf)>,
+    /// Set for the command: CLAUDE_CONFIG_DIR, then the account's own.
+    pub env: Vec<(String, OsString)>,
+    /// Credential variables of the caller's that the command does not get.
+    pub unset: Vec<String>,
     /// Set no_new_privs before exec: setuid programs and file capabilities
     /// do not elevate. Off only where the config asks and the policy allows.
     pub no_new_privs: bool,
@@ -76,6 +80,10 @@ pub struct Request {
     /// `--session`; else the id in the command's own arguments.
     pub session: Option<String>,
     pub wait: bool,
+    /// The names in the caller's environment.
+    pub caller_env: Vec<String>,
+    /// Credential variables to pass on from the caller's environment all the same.
+    pub keep_env: Vec<String>,
 }
 
 impl Plan {
@@ -153,6 +161,16 @@ impl Plan {
             request.command
         };
         let session = request.session.or_else(|| session::from_command(&command));
+        let mut env = vec![(CONFIG_DIR_VAR.to_owned(), config_dir.into_os_string())];
+        env.extend(account.env.iter().map(|(n, v)| (n.clone(), v.into())));
+        // The caller's credentials would win over the account's own; those
+        // the account sets replace them anyway.
+        let unset = request
+            .caller_env
+            .into_iter()
+            .filter(|n| environ::is_credential(n) && !request.keep_env.contains(n))
+            .filter(|n| !env.iter().any(|(set, _)| set == n))
+            .collect();
         Ok(Plan {
             mode,
             reason,
@@ -161,7 +179,8 @@ impl Plan {
             gid: user.gid,
             checks,
             actions,
-            env: vec![(CONFIG_DIR_VAR, config_dir)],
+            env,
+            unset,
             no_new_privs: !config.setuid,
             session,
             wait: request.wait,
@@ -256,7 +275,22 @@ impl fmt::Display for Plan {
             writeln!(f, "{kind}: {action}")?;
         }
         for (name, value) in &self.env {
-            writeln!(f, "env: {name}={}", value.display())?;
+            match name.as_str() {
+                CONFIG_DIR_VAR => writeln!(f, "env: {name}={}", value.display())?,
+                _ => writeln!(
+                    f,
+                    "env: {name} set from accounts.{}.env (value not shown)",
+                    self.account.name
+                )?,
+            }
+        }
+        for name in &self.unset {
+            writeln!(
+                f,
+                "env: {name} removed: yours would override account {}'s own credentials \
+                 (--keep-env {name} passes it on)",
+                self.account.name
+            )?;
         }
         if let Some(session) = &self.session {
             let how = if self.wait {
@@ -335,6 +369,10 @@ dir = "/srv/three"
         .unwrap()
     }
 
+    fn config_dir(dir: &str) -> (String, OsString) {
+        (CONFIG_DIR_VAR.into(), dir.into())
+    }
+
     fn bind(src: &str, dst: &str) -> Action {
         Action::Bind {
             src: src.into(),
@@ -359,7 +397,7 @@ dir = "/srv/three"
                     },
                 ]
             );
-            assert_eq!(p.env, [(CONFIG_DIR_VAR, PathBuf::from("/home/u/.claude"))]);
+            assert_eq!(p.env, [config_dir("/home/u/.claude")]);
         }
     }
 
@@ -399,10 +437,7 @@ dir = "/srv/three"
                 to: "/home/u/shared".into()
             }]
         );
-        assert_eq!(
-            p.env,
-            [(CONFIG_DIR_VAR, PathBuf::from("/home/u/.claude-two"))]
-        );
+        assert_eq!(p.env, [config_dir("/home/u/.claude-two")]);
         assert_eq!(p.command, ["sh", "-c", "true"]);
         assert_eq!(p.checks.len(), 3);
     }
@@ -465,6 +500,40 @@ dir = "/srv/three"
             path: "/home/u/.claude/plans".into(),
             shared: "/home/u/sh/plans".into()
         }));
+    }
+
+    #[test]
+    fn the_callers_credentials_are_removed_unless_kept_or_set_by_the_account() {
+        let text = "shared_projects = \"~/s\"\n[accounts.one]\ndir = \"~/one\"\n\
+                    [accounts.one.env]\nANTHROPIC_AUTH_TOKEN = \"tok-one\"\n";
+        let config = Config::parse(text, Path::new("/home/u")).unwrap();
+        let mut r = request("one", &[]);
+        r.caller_env = [
+            "PATH",
+            "ANTHROPIC_API_KEY",
+            "ANTHROPIC_AUTH_TOKEN",
+            "ANTHROPIC_PROFILE",
+        ]
+        .map(String::from)
+        .into();
+        r.keep_env = vec!["ANTHROPIC_PROFILE".into()];
+        let p = Plan::build(&config, r, &user(), (Mode::Userns, String::new())).unwrap();
+        assert_eq!(p.unset, ["ANTHROPIC_API_KEY"]);
+        assert_eq!(
+            p.env,
+            [
+                config_dir("/home/u/.claude"),
+                ("ANTHROPIC_AUTH_TOKEN".into(), "tok-one".into())
+            ]
+        );
+        let text = p.to_string();
+        assert!(!text.contains("tok-one"), "{text}");
+        for want in [
+            "env: ANTHROPIC_AUTH_TOKEN set from accounts.one.env (value not shown)",
+            "env: ANTHROPIC_API_KEY removed: yours would override account one's own credentials (--keep-env ANTHROPIC_API_KEY passes it on)",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
     }
 
     #[test]

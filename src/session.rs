@@ -124,19 +124,29 @@ pub fn is_uuid(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The session id a Claude command line names: `--resume ID`, `-r ID`,
-/// `--session-id ID`, `--resume=ID`, `--session-id=ID`. Only a UUID counts
-/// (`--resume` alone opens a picker; `--resume words` searches).
+/// The session id a Claude command line names, in every spelling the client
+/// takes: `--resume ID`, `--resume=ID`, `--session-id ID`, `--session-id=ID`,
+/// `-r ID`, `-rID`, and `-r` at the end of a cluster of short flags
+/// (`-pr ID`). Only a UUID counts (`--resume` alone opens a picker;
+/// `--resume words` searches), in lower case: one lock per session, however
+/// it is written.
 pub fn from_command(args: &[OsString]) -> Option<String> {
     let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+    let next = |i: usize| args.get(i + 1).copied();
     args.iter().enumerate().find_map(|(i, a)| {
         let value = match *a {
-            "--resume" | "-r" | "--session-id" => args.get(i + 1).copied(),
-            _ => a
+            "--resume" | "--session-id" => next(i),
+            _ if a.starts_with("--") => a
                 .strip_prefix("--resume=")
                 .or_else(|| a.strip_prefix("--session-id=")),
+            // A cluster of short flags: what follows `r` is its value, or the
+            // next argument when `r` ends the cluster.
+            _ => a
+                .strip_prefix('-')
+                .and_then(|flags| flags.split_once('r'))
+                .and_then(|(_, rest)| if rest.is_empty() { next(i) } else { Some(rest) }),
         };
-        value.filter(|v| is_uuid(v)).map(str::to_owned)
+        value.filter(|v| is_uuid(v)).map(str::to_ascii_lowercase)
     })
 }
 
@@ -484,6 +494,10 @@ mod tests {
             args(&["claude", "--session-id", ID, "-p", "x"]),
             args(&["claude", &format!("--resume={ID}")]),
             args(&["claude", &format!("--session-id={ID}")]),
+            args(&["claude", &format!("-r{ID}")]),
+            args(&["claude", "-pr", ID]),
+            args(&["claude", "--resume", &ID.to_uppercase()]),
+            args(&["claude", &format!("-r{}", ID.to_uppercase())]),
         ] {
             assert_eq!(from_command(&form).as_deref(), Some(ID), "{form:?}");
         }

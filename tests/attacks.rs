@@ -28,7 +28,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{AT_FDCWD, FcntlArg, RenameFlags, fcntl, renameat2};
+use support::client::{claude, offline_env};
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
+use support::mock_api::MockApi;
 use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};
 
 /// compte2's secret, as `standard_layout` writes it: must never reach a compte1 session.
@@ -1756,6 +1758,75 @@ fn assert_only_mount_points_added(user: &TestUser, before: &BTreeMap<PathBuf, St
     }
 }
 
+/// Attack: the caller's shell exports `ANTHROPIC_API_KEY` (another account's,
+/// or one a session planted in a profile file) and runs `cf-run --account
+/// compte2 -- claude -p`. The client takes an exported key over the
+/// account's own login, so the account chosen would silently not be the one
+/// used. Both accounts log in by subscription (OAuth), as most users do.
+/// Outcome: in every mode the real client sends compte2's OAuth token, and
+/// `--dry-run` names the variable removed. Control: `--keep-env
+/// ANTHROPIC_API_KEY` passes it on, and the mock sees the exported key.
+#[test]
+fn an_exported_key_does_not_replace_the_chosen_accounts_login() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir("proj");
+    let far = (std::time::SystemTime::now() + Duration::from_secs(365 * 86400))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    for account in ["compte1", "compte2"] {
+        let oauth = serde_json::json!({"claudeAiOauth": {
+            "accessToken": format!("tok-{account}"), "refreshToken": "r", "expiresAt": far,
+            "scopes": ["user:inference", "user:profile"], "subscriptionType": "max"}});
+        user.write(
+            &format!(".claude-{account}/.credentials.json"),
+            &oauth.to_string(),
+        );
+    }
+    let mock = MockApi::start();
+    let offline = offline_env(&mock);
+    let mut env = offline.each();
+    env.push(("ANTHROPIC_API_KEY", "KEY-exported"));
+    for mode in MODES {
+        for (keep, want) in [(false, "tok-compte2"), (true, "KEY-exported")] {
+            let mut a = vec!["--mode", mode.name(), "--account", "compte2"];
+            if keep {
+                a.extend(["--keep-env", "ANTHROPIC_API_KEY"]);
+            }
+            a.extend(["--", claude(), "-p", "hi", "--output-format", "json"]);
+            mock.clear_requests();
+            let out = user
+                .command(mode.bin(), &a, &env)
+                .current_dir(user.path("proj"))
+                .output()
+                .unwrap();
+            assert_eq!(
+                code(&out),
+                Some(0),
+                "{mode:?} keep={keep}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+            let sent = mock.messages_requests();
+            assert!(!sent.is_empty(), "{mode:?}: no request reached the mock");
+            for r in &sent {
+                assert_eq!(r.key(), Some(want), "{mode:?} keep={keep}");
+            }
+        }
+        let plan = user.run_env(
+            mode.bin(),
+            &["--mode", mode.name(), "--account", "compte2", "--dry-run"],
+            &env,
+        );
+        assert!(
+            stdout(&plan).contains("env: ANTHROPIC_API_KEY removed: yours would override account compte2's own credentials"),
+            "{mode:?}: {}",
+            stdout(&plan)
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Races: a path swapped between cf-run's check and its mount.
 
@@ -2200,6 +2271,68 @@ fn session_ids_cannot_name_a_path() {
         !Path::new("/tmp/cf-run-evil").exists() && !Path::new("/tmp/cf-run-evil.lock").exists()
     );
     outside.assert_same("session ids");
+}
+
+/// Attack: while a session runs under compte1, resume the same session under
+/// compte2 with a spelling of its id the lock does not know: `-rID`, `-pr
+/// ID` (a cluster of short flags), `--resume` with the id in upper case, so
+/// that two clients append to one transcript at once.
+/// Outcome: refused (75) for every spelling, naming the holder. Control: with
+/// the holder gone, each spelling runs (0): only the lock stood in the way.
+#[test]
+fn every_spelling_of_a_session_id_takes_the_same_lock() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let upper = SESSION.to_uppercase();
+    let attached = format!("-r{SESSION}");
+    let spellings: [&[&str]; 4] = [
+        &["true", &attached],
+        &["true", "-pr", SESSION],
+        &["true", "--resume", &upper],
+        &["true", &format!("--resume={upper}")],
+    ];
+    for mode in MODES {
+        // sh ignores the arguments after its script: "--resume ID" is only for cf-run to read.
+        let hold = args(
+            mode,
+            "compte1",
+            &["sh", "-c", "sleep 30", "--resume", SESSION],
+        );
+        let mut holder = user.command(mode.bin(), &hold, &[]).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !stdout(&user.run(mode.bin(), &["ps", "--json"])).contains(SESSION) {
+            assert!(
+                Instant::now() < deadline,
+                "{mode:?}: the holder never showed in ps"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for command in spellings {
+            let out = launch(&user, mode, "compte2", command);
+            assert_eq!(
+                code(&out),
+                Some(75),
+                "{mode:?} {command:?}: {}",
+                stderr(&out)
+            );
+            assert!(
+                stderr(&out).contains(&format!("session {SESSION} is already running")),
+                "{mode:?}: {}",
+                stderr(&out)
+            );
+        }
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        for command in spellings {
+            let out = launch(&user, mode, "compte2", command);
+            assert_eq!(
+                code(&out),
+                Some(0),
+                "{mode:?} {command:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
 }
 
 /// Attack: forge a registry entry naming a root process (pid and start time
