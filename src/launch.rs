@@ -4,6 +4,7 @@ use std::convert::Infallible;
 
 use anyhow::{Context, Result};
 
+use crate::monitor::{self, Role};
 use crate::plan::{Action, Plan};
 use crate::session::{self, Entry, Lock};
 use crate::{checks, exec, mounts, namespace, resolve, symlink};
@@ -18,7 +19,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     for check in &plan.checks {
         checks::verify(check, uid)?;
     }
-    // 1b. The session's lock, inherited by the command: no process stays to hold it.
+    // 1b. The session's lock, held by this process for the session's life.
     let _lock = match &plan.session {
         Some(id) => Some(Lock::acquire(
             &plan.state,
@@ -28,7 +29,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         )?),
         None => None,
     };
-    // 2. A private mount namespace (none in symlink mode).
+    // 2. Private mount and PID namespaces (none in symlink mode).
     namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
     // 3. The changes, in order, each through descriptors opened without
     //    following symlinks.
@@ -54,10 +55,29 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     let mode = plan.mode.to_string();
     let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode, cwd);
     session::register(&plan.state, &entry)?;
-    // 3c. Privileged mode: a user namespace of the session's own.
-    namespace::seal(plan.mode, uid, plan.gid, &privilege)?;
-    // 4. Nothing privileged survives into the command.
-    namespace::drop_privileges(plan.no_new_privs)?;
-    // 5. The command takes cf-run's place.
-    exec::exec(&plan.command, &plan.unset, &plan.env)
+    // 4. Symlink mode: nothing to supervise; the command takes cf-run's
+    //    place and inherits the lock's descriptor.
+    if !plan.mode.namespaced() {
+        namespace::drop_privileges(plan.no_new_privs)?;
+        if let Some(lock) = &_lock {
+            lock.inherit()?;
+        }
+        return exec::exec(&plan.command, &plan.unset, &plan.env);
+    }
+    // 4. This process stays outside as the session's parent, holding the
+    //    lock; its child is pid 1 of the new PID namespace.
+    match monitor::split()? {
+        Role::Parent(parent) => {
+            namespace::drop_privileges(plan.no_new_privs)?;
+            parent.wait()?.exit()
+        }
+        Role::Pid1(pid1) => {
+            // 5. The namespace's own /proc: none of the user's other processes.
+            mounts::proc(&privilege)?;
+            // 6. Nothing privileged survives into the session.
+            namespace::drop_privileges(plan.no_new_privs)?;
+            // 7. The command, pid 2, takes the child's place.
+            pid1.serve(|| exec::exec(&plan.command, &plan.unset, &plan.env))
+        }
+    }
 }

@@ -17,6 +17,7 @@ mod failover;
 mod init;
 mod launch;
 mod mode;
+mod monitor;
 mod mounts;
 mod namespace;
 mod plan;

@@ -17,6 +17,7 @@ use crate::sys::{self, Identity};
 
 const BIND_FLAGS: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
 const COVER_FLAGS: u64 = BIND_FLAGS | libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC;
+const PROC_FLAGS: u64 = BIND_FLAGS | libc::MOUNT_ATTR_NOEXEC;
 
 /// Binds the directory `src` (with any mounts below it) over `dst`.
 pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
@@ -68,8 +69,10 @@ pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expec
         Entry::Link(_) | Entry::Other => bail!("{d} is not a real directory; refusing to cover it"),
     };
     let mount = privilege.with(|| {
-        let empty =
-            sys::empty_tmpfs(COVER_FLAGS).map_err(|e| anyhow!("fsmount(tmpfs, ro) => {e}"))?;
+        // An empty root that anyone may list: nothing to see, nothing to write.
+        let options = [(c"mode", c"0555"), (c"size", c"4k")];
+        let empty = sys::new_fs(c"tmpfs", &options, COVER_FLAGS)
+            .map_err(|e| anyhow!("fsmount(tmpfs, ro) => {e}"))?;
         let mount = identify(empty.as_fd(), Path::new("tmpfs"))?;
         sys::attach(empty.as_fd(), target.as_fd())
             .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))?;
@@ -81,6 +84,25 @@ pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expec
         mount,
         flags: FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_NODEV | FsFlags::ST_NOEXEC,
     }))
+}
+
+/// Mounts the PID namespace's own procfs over /proc: the session sees its
+/// own processes there, none of the user's others (no `/proc/PID/root`
+/// around the covers, no `/proc/PID/environ`). Root's /proc is no path the
+/// user controls, so it is opened as it is.
+pub fn proc(privilege: &Privilege) -> Result<()> {
+    let target = nix::fcntl::open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| anyhow!("open(/proc) => {e}"))?;
+    privilege.with(|| {
+        let proc = sys::new_fs(c"proc", &[], PROC_FLAGS).map_err(|e| {
+            anyhow!("fsmount(proc) => {e}; the kernel refuses a new /proc where the host's is partly hidden (a container's masked /proc)")
+        })?;
+        sys::attach(proc.as_fd(), target.as_fd()).map_err(|e| anyhow!("move_mount(proc, /proc) => {e}"))
+    })
 }
 
 /// The mount id and root inode of the detached mount `tree`.

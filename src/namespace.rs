@@ -49,14 +49,17 @@ impl Privilege {
 }
 
 /// Puts this process in a new mount namespace whose mounts never propagate
-/// to or from the host. Symlink mode makes none.
+/// to or from the host, and makes a new PID namespace for its next child.
+/// Symlink mode makes none.
 pub fn enter(mode: Mode, uid: Uid, gid: Gid, privilege: &Privilege) -> Result<()> {
     match mode {
         Mode::Symlink => return Ok(()),
         Mode::Userns => {
-            unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|e| {
+            let flags =
+                CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
+            unshare(flags).map_err(|e| {
                 anyhow!(
-                    "unshare(CLONE_NEWUSER|CLONE_NEWNS) => {e}; this host does not allow \
+                    "unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID) => {e}; this host does not allow \
                      unprivileged user namespaces: use --mode privileged (after \
                      sudo setcap cap_sys_admin+p \"$(command -v cf-run)\") or --mode symlink"
                 )
@@ -64,7 +67,8 @@ pub fn enter(mode: Mode, uid: Uid, gid: Gid, privilege: &Privilege) -> Result<()
             map_ids(uid, gid)?;
         }
         Mode::Privileged => privilege.with(|| {
-            unshare(CloneFlags::CLONE_NEWNS).map_err(|e| anyhow!("unshare(CLONE_NEWNS) => {e}"))
+            unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID)
+                .map_err(|e| anyhow!("unshare(CLONE_NEWNS|CLONE_NEWPID) => {e}"))
         })?,
     }
     privilege.with(|| {
@@ -80,41 +84,6 @@ fn map_ids(uid: Uid, gid: Gid) -> Result<()> {
     write_proc("/proc/self/setgroups", "deny")?;
     write_proc("/proc/self/uid_map", &format!("{uid} {uid} 1"))?;
     write_proc("/proc/self/gid_map", &format!("{gid} {gid} 1"))
-}
-
-/// Privileged mode, once the mounts are made: moves the process into a user
-/// namespace of its own (the user mapped onto themselves). The command then
-/// cannot ptrace the user's processes outside the session nor read their
-/// `/proc/PID/root`, which would lead around the covers to another account's
-/// files; and it owns nothing of the mount namespace it runs in. The
-/// capability makes this work even where unprivileged user namespaces are
-/// forbidden; where none can be made at all, the session runs without it
-/// and says so.
-pub fn seal(mode: Mode, uid: Uid, gid: Gid, privilege: &Privilege) -> Result<()> {
-    if mode != Mode::Privileged {
-        return Ok(());
-    }
-    // Not through `with`: once in the new namespace the process holds every
-    // capability there (none outside), and needs them to write its maps.
-    privilege.raise()?;
-    match unshare(CloneFlags::CLONE_NEWUSER) {
-        Ok(()) => {
-            // The capability now counts only inside the new namespace, where it
-            // reaches nothing: the process may be dumpable again, which it must
-            // be to open its own /proc/self maps.
-            nix::sys::prctl::set_dumpable(true).context("prctl(PR_SET_DUMPABLE, 1)")?;
-            map_ids(uid, gid)
-        }
-        Err(e) => {
-            privilege.lower()?;
-            eprintln!(
-                "cf-run: warning: unshare(CLONE_NEWUSER) => {e}: this session can reach your \
-                 processes outside it (ptrace, /proc/PID/root); allow user namespaces \
-                 (user.max_user_namespaces > 0) to close that"
-            );
-            Ok(())
-        }
-    }
 }
 
 fn write_proc(path: &str, text: &str) -> Result<()> {

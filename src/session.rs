@@ -151,12 +151,13 @@ pub fn from_command(args: &[OsString]) -> Option<String> {
 }
 
 /// An exclusive lock on one session: a POSIX record lock, which belongs to
-/// the process, survives its exec into the command (the descriptor stays
-/// open, without close-on-exec) and is released by the kernel when that
-/// process exits, SIGKILL included. Unlike flock, children the command forks
-/// do not inherit it, so a lingering tool process cannot keep a session locked.
+/// the process and is released by the kernel when that process exits,
+/// SIGKILL included. In a namespace launch cf-run's parent holds it for the
+/// session's life; in symlink mode it survives the exec into the command.
+/// Unlike flock, no child inherits it, so neither the session nor a
+/// lingering tool process can keep a session locked or release it.
 pub struct Lock {
-    _file: File,
+    file: File,
 }
 
 /// A lock record of `kind` over the whole file.
@@ -216,11 +217,16 @@ impl Lock {
         file.set_len(0)?;
         let pid = std::process::id();
         write!(file, "account {account}, pid {pid}")?;
-        // Kept open across exec on purpose: closing it would drop the lock.
-        fcntl(&file, FcntlArg::F_SETFD(FdFlag::empty()))
-            .with_context(|| format!("fcntl({}, F_SETFD, 0)", path.display()))?;
         tracing::debug!("locked session {session} on fd {}", file.as_raw_fd());
-        Ok(Lock { _file: file })
+        Ok(Lock { file })
+    }
+
+    /// Keeps the lock's descriptor open across exec, for a command that takes
+    /// cf-run's place (symlink mode): closing it would drop the lock.
+    pub fn inherit(&self) -> Result<()> {
+        fcntl(&self.file, FcntlArg::F_SETFD(FdFlag::empty()))
+            .map(drop)
+            .map_err(|e| anyhow!("fcntl(session lock, F_SETFD, 0) => {e}"))
     }
 
     /// The account that last held the session's lock, as the lock file says.

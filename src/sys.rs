@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use nix::sys::signal::{SigAction, Signal, sigaction};
 use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, Pid};
 
 /// The empty path that, with `*_EMPTY_PATH`, makes a call act on the descriptor itself.
 const EMPTY: &CStr = c"";
@@ -100,18 +102,18 @@ pub fn attach(tree: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
     .map(drop)
 }
 
-/// A new, detached, empty tmpfs mounted with `attrs` (fsopen, fsconfig, fsmount).
-pub fn empty_tmpfs(attrs: u64) -> Result<OwnedFd, Errno> {
+/// A new, detached filesystem of type `fs` with the string `options`,
+/// mounted with `attrs` (fsopen, fsconfig, fsmount).
+pub fn new_fs(fs: &CStr, options: &[(&CStr, &CStr)], attrs: u64) -> Result<OwnedFd, Errno> {
     // SAFETY: NUL-terminated name; the result is checked before use.
-    let fs =
-        owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    let ctx = owned(unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
     let fsconfig = |cmd: libc::c_uint, key: Option<&CStr>, value: Option<&CStr>| {
         let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
-        // SAFETY: `fs` is a valid fs context; key and value are NUL-terminated or null.
+        // SAFETY: `ctx` is a valid fs context; key and value are NUL-terminated or null.
         check(unsafe {
             libc::syscall(
                 libc::SYS_fsconfig,
-                fs.as_raw_fd(),
+                ctx.as_raw_fd(),
                 cmd,
                 ptr(key),
                 ptr(value),
@@ -119,19 +121,42 @@ pub fn empty_tmpfs(attrs: u64) -> Result<OwnedFd, Errno> {
             )
         })
     };
-    // An empty root that anyone may list: nothing to see, nothing to write.
-    fsconfig(libc::FSCONFIG_SET_STRING, Some(c"mode"), Some(c"0555"))?;
-    fsconfig(libc::FSCONFIG_SET_STRING, Some(c"size"), Some(c"4k"))?;
+    for (key, value) in options {
+        fsconfig(libc::FSCONFIG_SET_STRING, Some(key), Some(value))?;
+    }
     fsconfig(libc::FSCONFIG_CMD_CREATE, None, None)?;
     // SAFETY: plain syscall on a valid fs context.
     owned(unsafe {
         libc::syscall(
             libc::SYS_fsmount,
-            fs.as_raw_fd(),
+            ctx.as_raw_fd(),
             libc::FSMOUNT_CLOEXEC,
             attrs,
         )
     })
+}
+
+/// Which side of a fork this process is on.
+pub enum Fork {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2). Sound because cf-run never starts a second thread: the child
+/// is a whole copy, free to run anything (unshare relies on the same).
+pub fn fork() -> Result<Fork, Errno> {
+    // SAFETY: a single-threaded process, see above.
+    Ok(match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { child } => Fork::Parent(child),
+        ForkResult::Child => Fork::Child,
+    })
+}
+
+/// Sets the disposition of `sig`, returning the one it replaces.
+pub fn set_action(sig: Signal, action: &SigAction) -> Result<SigAction, Errno> {
+    // SAFETY: only SIG_DFL, SIG_IGN or an action taken from sigaction itself
+    // is ever passed: no handler of cf-run's own runs.
+    unsafe { sigaction(sig, action) }
 }
 
 /// Which mount a descriptor is on, and which inode it names.

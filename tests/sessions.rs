@@ -278,13 +278,11 @@ fn a_launch_writes_its_entry_over_a_dead_ones_file() {
         );
         inodes.push(std::fs::metadata(file).unwrap().ino());
     }
-    let out = cf(
-        &user,
-        &path,
-        &["--account", "compte1", "--", "sh", "-c", "echo $$"],
-    );
+    // cf-run's pid (setpriv and env exec it in place): the session's parent.
+    let child = spawn(&user, &path, &["--account", "compte1", "--", "true"]);
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let pid: u32 = stdout(&out).trim().parse().unwrap();
     let shard = pid % 64;
     let dir = user.path(&format!(".local/state/cf-run/sessions/{shard:02x}"));
     let names: Vec<_> = std::fs::read_dir(&dir)
