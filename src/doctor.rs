@@ -222,19 +222,6 @@ fn user_namespaces(probe: &Probe) -> Item {
     let values = values.join(", ");
     let name = "user namespaces";
     if probe.cap_sys_admin {
-        // Privileged sessions still seal themselves in a user namespace of
-        // their own; only a zero limit stops that, capability or not.
-        if mode::sysctl("user.max_user_namespaces").as_deref() == Some("0") {
-            return bad(
-                Status::Warn,
-                name,
-                format!(
-                    "privileged sessions cannot have their own user namespace, so they can \
-                     reach your other processes (ptrace, /proc/PID/root) ({values})"
-                ),
-                "sudo sysctl -w user.max_user_namespaces=10000",
-            );
-        }
         return ok(name, format!("not needed for privileged mode ({values})"));
     }
     match &probe.userns {

@@ -251,13 +251,14 @@ impl fmt::Display for Plan {
         match self.mode {
             Mode::Userns => writeln!(
                 f,
-                "namespace: unshare(CLONE_NEWUSER|CLONE_NEWNS), setgroups deny, \
+                "namespace: unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID), setgroups deny, \
                  map uid {uid} and gid {gid} onto themselves, make / recursively private"
             )?,
             Mode::Privileged => writeln!(
                 f,
-                "namespace: raise CAP_SYS_ADMIN, unshare(CLONE_NEWNS), make / recursively \
-                 private; the capability is effective only for this and the mounts"
+                "namespace: raise CAP_SYS_ADMIN, unshare(CLONE_NEWNS|CLONE_NEWPID), make / \
+                 recursively private; the capability is effective only for this, the mounts \
+                 and /proc"
             )?,
             Mode::Symlink => writeln!(
                 f,
@@ -298,9 +299,14 @@ impl fmt::Display for Plan {
             } else {
                 "exit 75 if held"
             };
+            let holder = if self.mode.namespaced() {
+                "held by cf-run's parent process"
+            } else {
+                "the command inherits the descriptor"
+            };
             writeln!(
                 f,
-                "lock: session {session}, {} ({how}; the command inherits the descriptor)",
+                "lock: session {session}, {} ({how}; {holder})",
                 self.state.lock_path(session).display()
             )?;
         }
@@ -309,15 +315,31 @@ impl fmt::Display for Plan {
             "register: {}/sessions/<pid % 64>/<pid>.json",
             self.state.dir.display()
         )?;
+        if self.mode.namespaced() {
+            writeln!(
+                f,
+                "fork: cf-run stays as the session's parent (holds the lock, relays signals, \
+                 exits as the command does); its child is pid 1 of the new PID namespace"
+            )?;
+            writeln!(
+                f,
+                "mount: proc over /proc (nosuid, nodev, noexec): the session's processes only"
+            )?;
+        }
         let command: Vec<_> = self.command.iter().map(|a| format!("{a:?}")).collect();
         let nnp = if self.no_new_privs {
             "set"
         } else {
             "not set (setuid allowed)"
         };
+        let how = if self.mode.namespaced() {
+            "pid 2, forked by pid 1"
+        } else {
+            "in cf-run's place"
+        };
         writeln!(
             f,
-            "exec: {} (all capabilities dropped, no_new_privs {nnp}, as uid {uid} gid {gid})",
+            "exec: {} ({how}; all capabilities dropped, no_new_privs {nnp}, as uid {uid} gid {gid})",
             command.join(" ")
         )
     }
@@ -563,7 +585,9 @@ dir = "/srv/three"
             "mount: bind /home/u/.claude-two over /home/u/.claude",
             "mount: cover /srv/three",
             "env: CLAUDE_CONFIG_DIR=/home/u/.claude",
-            "exec: \"claude\" \"--resume\" \"x y\"",
+            "fork: cf-run stays as the session's parent",
+            "mount: proc over /proc",
+            "exec: \"claude\" \"--resume\" \"x y\" (pid 2, forked by pid 1;",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }

@@ -2942,6 +2942,118 @@ fn reach_outside(user: &TestUser, mode: Mode) -> String {
     report
 }
 
+/// Attack (inside, processes): a compte1 session goes after a compte2
+/// session's process, whose pid it is handed: signal it, raise its core limit
+/// with `prlimit` (then a SIGSEGV would leave a core of compte2's memory, its
+/// credentials included), read its `/proc/PID/environ`; and counts the
+/// processes it can see.
+/// Outcome: refused in both namespace modes: the session has a PID namespace
+/// and a /proc of its own, so the pid names nothing (ESRCH, ENOENT) and it
+/// sees its own few processes only. Control: from a symlink-mode session (no
+/// PID namespace) the same signal and prlimit reach the victim.
+#[test]
+fn a_session_cannot_signal_limit_or_read_another_sessions_processes() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let probe = "kill -0 $1 && echo signal-ok; prlimit --pid $1 --core=unlimited && echo prlimit-ok; \
+                 cat /proc/$1/environ >/dev/null && echo environ-ok; \
+                 echo seen=$(ls /proc | grep -c '^[0-9]')";
+    for victim_mode in NAMESPACED {
+        let victim_args = args(victim_mode, "compte2", &["sleep", "37"]);
+        let mut victim = user
+            .command(victim_mode.bin(), &victim_args, &[])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            let found = Command::new("pgrep")
+                .args(["-U", &user.uid.to_string(), "-f", "^sleep 37$"])
+                .output()
+                .unwrap();
+            if let Some(pid) = stdout(&found).lines().next() {
+                break pid.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the victim session never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for mode in MODES {
+            let mut command = sh(probe).to_vec();
+            command.extend(["sh", pid.as_str()]);
+            let out = launch(&user, mode, "compte1", &command);
+            let o = stdout(&out);
+            if mode == Mode::Symlink {
+                assert!(
+                    o.contains("signal-ok") && o.contains("prlimit-ok"),
+                    "control: a symlink-mode session did not reach {pid}: {o}{}",
+                    stderr(&out)
+                );
+                continue;
+            }
+            for reached in ["signal-ok", "prlimit-ok", "environ-ok"] {
+                assert!(
+                    !o.contains(reached),
+                    "{mode:?} reached {victim_mode:?}'s {pid}: {o}"
+                );
+            }
+            let seen: u32 = o.trim().rsplit("seen=").next().unwrap().parse().unwrap();
+            // pid 1, sh, the $(...) subshell, ls and grep.
+            assert!(
+                seen <= 5,
+                "{mode:?}: the session sees {seen} processes: {o}"
+            );
+        }
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+    }
+}
+
+/// Attack (inside, sealing): the session's processes are in a user namespace
+/// that any process of the user may join (`setns`) with every capability in
+/// it: on a host that forbids unprivileged user namespaces, a privileged
+/// session would hand one out.
+/// Outcome: harmless: a privileged session makes no user namespace (its PID
+/// namespace is what keeps it from the user's other processes), so there is
+/// nothing to join: its command is in the host's. Control: a userns session's
+/// namespace is joinable by the user, as the mechanism says.
+#[test]
+fn a_privileged_session_hands_out_no_user_namespace() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let host = fs::read_link("/proc/self/ns/user").unwrap();
+    for mode in NAMESPACED {
+        let session = args(mode, "compte1", &["sleep", "38"]);
+        let mut child = user.command(mode.bin(), &session, &[]).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            let found = Command::new("pgrep")
+                .args(["-U", &user.uid.to_string(), "-f", "^sleep 38$"])
+                .output()
+                .unwrap();
+            if let Some(pid) = stdout(&found).lines().next() {
+                break pid.to_owned();
+            }
+            assert!(Instant::now() < deadline, "the session never started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let ns = fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+        let join = user.run(
+            Path::new("/usr/bin/nsenter"),
+            &["--user", "--preserve-credentials", "--target", &pid, "true"],
+        );
+        if mode == Mode::Privileged {
+            assert_eq!(ns, host, "the privileged session made a user namespace");
+        } else {
+            assert_ne!(ns, host);
+            assert_eq!(code(&join), Some(0), "control: {}", stderr(&join));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 /// Attack (inside, persistence): a compte1 session rewrites the user's
 /// config (which it can write, as the user) to drop compte2, so that the
 /// next compte1 session does not cover compte2's dir.

@@ -5,10 +5,10 @@ mod support;
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
-use support::modes::{MODES, Mode, NAMESPACED, launch, sh};
+use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};
 
 /// Asserts a refusal: exit 125, a message containing each of `want`, and the
 /// user's home exactly as before.
@@ -237,6 +237,135 @@ fn the_exit_status_is_the_commands_own() {
             "{}",
             stderr(&denied)
         );
+    }
+}
+
+/// Waits (bounded) until `cond` holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether a process of `user` runs exactly `cmdline`.
+fn running(user: &TestUser, cmdline: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-U", &user.uid.to_string(), "-f", &format!("^{cmdline}$")])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn cf_run_stays_as_the_parent_relays_signals_and_dies_with_the_session() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in NAMESPACED {
+        // SIGTERM and SIGUSR1 sent to cf-run's pid reach the command.
+        let script = "trap 'echo usr1' USR1; trap 'echo term; exit 9' TERM; touch ~/ready; \
+                      while :; do sleep 0.05; done";
+        let _ = std::fs::remove_file(user.path("ready"));
+        let child = user
+            .command(mode.bin(), &args(mode, "compte1", &sh(script)), &[])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        wait_until("the trap", || user.path("ready").exists());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(stdout(&out), "usr1\nterm\n", "{mode:?}");
+        assert_eq!(out.status.code(), Some(9), "{mode:?}");
+
+        // SIGKILL of cf-run ends the whole session, orphans included.
+        let script = "sleep 39 & sleep 40";
+        let mut child = user
+            .command(mode.bin(), &args(mode, "compte1", &sh(script)), &[])
+            .spawn()
+            .unwrap();
+        wait_until("the session", || {
+            running(&user, "sleep 39") && running(&user, "sleep 40")
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+        wait_until("the session to end with cf-run", || {
+            !running(&user, "sleep 39") && !running(&user, "sleep 40")
+        });
+    }
+}
+
+/// An interactive shell in a real terminal (tmux) runs a command through
+/// cf-run: the command has the terminal (its size, resize), Ctrl-Z stops the
+/// job and `fg` resumes it with its input, Ctrl-C ends it as it ends any
+/// command.
+#[test]
+fn an_interactive_command_keeps_the_terminal_and_job_control() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in NAMESPACED {
+        let socket = format!("cf-run-test-{}", user.uid);
+        let tmux = |args: &[&str]| {
+            let mut all = vec!["-L", socket.as_str()];
+            all.extend(args);
+            user.run(Path::new("/usr/bin/tmux"), &all)
+        };
+        let screen = || stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
+        let _ = tmux(&["kill-server"]);
+        let started = tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "bash --norc -i",
+        ]);
+        assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+        let keys = |keys: &[&str]| {
+            let mut all = vec!["send-keys", "-t", "t"];
+            all.extend(keys);
+            assert_eq!(tmux(&all).status.code(), Some(0));
+        };
+        // A trapped signal interrupts sh's `read`: it reads again.
+        let launch = format!(
+            "{} --mode {} --account compte1 -- sh -c 'trap \"stty size\" WINCH; stty size; until read line; do :; done; echo got:$line'",
+            mode.bin().display(),
+            mode.name()
+        );
+        keys(&[&launch, "Enter"]);
+        wait_until("the terminal size", || screen().contains("\n30 100"));
+        let resized = tmux(&["resize-window", "-t", "t", "-x", "90", "-y", "20"]);
+        assert_eq!(resized.status.code(), Some(0), "{}", stderr(&resized));
+        wait_until("the resize", || screen().contains("\n20 90"));
+        keys(&["C-z"]);
+        wait_until("the job to stop", || screen().contains("Stopped"));
+        keys(&["fg", "Enter"]);
+        keys(&["hello", "Enter"]);
+        wait_until("the input after fg", || screen().contains("got:hello"));
+        keys(&[
+            &format!(
+                "{} --mode {} --account compte1 -- sleep 41",
+                mode.bin().display(),
+                mode.name()
+            ),
+            "Enter",
+        ]);
+        wait_until("sleep", || running(&user, "sleep 41"));
+        keys(&["C-c"]);
+        keys(&["echo status=$?", "Enter"]);
+        wait_until("Ctrl-C to end it", || screen().contains("status=130"));
+        assert!(!running(&user, "sleep 41"), "{mode:?}");
+        let _ = tmux(&["kill-server"]);
     }
 }
 
