@@ -268,9 +268,10 @@ fn cf_run_stays_as_the_parent_relays_signals_and_dies_with_the_session() {
     user.standard_layout();
     for mode in NAMESPACED {
         // SIGTERM and SIGUSR1 sent to cf-run's pid reach the command.
-        let script = "trap 'echo usr1' USR1; trap 'echo term; exit 9' TERM; touch ~/ready; \
-                      while :; do sleep 0.05; done";
+        let script = "trap 'echo usr1; touch ~/usr1' USR1; trap 'echo term; exit 9' TERM; \
+                      touch ~/ready; while :; do sleep 0.05; done";
         let _ = std::fs::remove_file(user.path("ready"));
+        let _ = std::fs::remove_file(user.path("usr1"));
         let child = user
             .command(mode.bin(), &args(mode, "compte1", &sh(script)), &[])
             .stdout(Stdio::piped())
@@ -279,7 +280,7 @@ fn cf_run_stays_as_the_parent_relays_signals_and_dies_with_the_session() {
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         wait_until("the trap", || user.path("ready").exists());
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        wait_until("SIGUSR1 to arrive", || user.path("usr1").exists());
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(stdout(&out), "usr1\nterm\n", "{mode:?}");
