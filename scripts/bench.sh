@@ -28,6 +28,7 @@ command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin
     { apt-get update -qq && apt-get install -y -qq hyperfine bubblewrap time libnss-extrausers >&2; }
 
 . scripts/static.sh
+static_deps
 static_cargo build --release --locked >&2
 static_check "$static_dir/release/cf-run"
 bin=$(mktemp -d /tmp/cf-bench-bin.XXXXXX)
@@ -67,6 +68,10 @@ PY
 }
 
 bwrap_line="bwrap --dev-bind / / --bind $home/.claude-a $home/.claude --bind $home/.claude-shared $home/.claude/projects /bin/true"
+# The isolation cf-run's namespace modes give: a PID namespace with its own
+# /proc and a parent the session dies with. bwrap adds --new-session (its
+# guard against TIOCSTI), which cf-run does not do.
+bwrap_pid="bwrap --unshare-user --unshare-pid --die-with-parent --new-session --dev-bind / / --proc /proc --bind $home/.claude-a $home/.claude --bind $home/.claude-shared $home/.claude/projects /bin/true"
 
 echo "Machine: $(nproc) cores, $(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
 echo "Versions: $("$bin/cf-run" --version), $(bwrap --version), $(unshare --version), $(hyperfine --version)"
@@ -76,10 +81,11 @@ as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/launc
     -n '/bin/true' '/bin/true' \
     -n 'unshare -U -m -r' 'unshare -U -m -r /bin/true' \
     -n 'bwrap --unshare-user' "bwrap --unshare-user ${bwrap_line#bwrap }" \
+    -n 'bwrap, same isolation' "$bwrap_pid" \
     -n 'cf-run userns' "$bin/cf-run --mode userns --account a -- /bin/true" \
     -n 'cf-run privileged' "$bin/cf-run-privileged --account a -- /bin/true" \
     -n 'cf-run symlink' "$bin/cf-run --mode symlink --account b -- /bin/true" >&2
-table "$out/launch.json" 'bwrap --unshare-user'
+table "$out/launch.json" 'bwrap, same isolation'
 
 echo
 echo "## 1b. Launch, as a user only an NSS module knows ($runs runs)"
@@ -153,6 +159,29 @@ for cmd in "$bin/cf-run --mode userns --account a -- /bin/true" "$bin/cf-run-pri
     rss=$(as_user /usr/bin/time -f %M $cmd 2>&1 >/dev/null | tail -1)
     echo "- \`${cmd/$bin\//}\`: ${rss} KiB"
 done
+
+echo
+echo "## 4b. RSS of the processes that stay while a session runs"
+# The session's parent (outside) and pid 1 (inside) for cf-run; bwrap's
+# monitor and its pid 1 for the same isolation.
+rss_of_tree() {
+    as_user "$@" &
+    local top=$! child='' i
+    for i in $(seq 200); do
+        child=$(pgrep -P "$top" | head -1)
+        [[ -n $child ]] && pgrep -P "$child" >/dev/null && break
+        sleep 0.02
+    done
+    printf '%s KiB (parent), %s KiB (pid 1)' \
+        "$(awk '/^VmRSS/ {print $2}' "/proc/$top/status")" \
+        "$(awk '/^VmRSS/ {print $2}' "/proc/$child/status")"
+    kill "$top"
+    wait "$top" 2>/dev/null || true
+}
+# setpriv and env exec in place: $! is cf-run's (bwrap's) own pid.
+echo "- cf-run userns: $(rss_of_tree env -C "$home" "$bin/cf-run" --mode userns --account a -- sleep 30)"
+echo "- cf-run privileged: $(rss_of_tree env -C "$home" "$bin/cf-run-privileged" --account a -- sleep 30)"
+echo "- bwrap, same isolation: $(rss_of_tree ${bwrap_pid%/bin/true} sleep 30)"
 
 echo
 echo "## 5. cf-run init on $transcripts transcripts"

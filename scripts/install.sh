@@ -33,6 +33,7 @@ bindir=${bindir:-$([[ -n $root ]] && echo /usr/local/bin || echo "$HOME/.local/b
 command -v cargo >/dev/null || die "needs a Rust toolchain (1.85 or newer, from rustup)"
 
 . scripts/static.sh
+static_deps
 static_cargo build --release --locked
 static_check "$static_dir/release/cf-run"
 install -d "$bindir"

@@ -12,8 +12,19 @@
 #   static_check $static_dir/release/cf-run
 host=$(rustc -vV | sed -n 's/^host: //p')
 static_dir=target/$host
+# libseccomp (the session's seccomp filter) is linked in whole as well:
+# static_deps installs its static library where it is missing (as root).
+static_deps() {
+    [[ -e /usr/lib/$(gcc -print-multiarch)/libseccomp.a ]] && return
+    if [[ $(id -u) != 0 ]]; then
+        echo "cf-run links libseccomp statically: sudo apt-get install libseccomp-dev" >&2
+        return 1
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev >&2
+}
 static_cargo() {
-    cargo "$1" --target "$host" \
+    LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(gcc -print-multiarch) \
+        cargo "$1" --target "$host" \
         --config "target.$host.rustflags = ['-C', 'target-feature=+crt-static']" "${@:2}"
 }
 static_check() {

@@ -17,6 +17,7 @@ command -v useradd >/dev/null || need+=(passwd)
 command -v npm >/dev/null || need+=(npm)
 # The adversarial suite builds small C helpers and traces cf-run.
 command -v cc >/dev/null || need+=(gcc libc6-dev)
+dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib) # an i386 helper: the other ABI
 command -v strace >/dev/null || need+=(strace)
 command -v pkill >/dev/null || need+=(procps)
 command -v tmux >/dev/null || need+=(tmux) # the example supervisor
@@ -33,6 +34,7 @@ export CF_RUN_CLAUDE
 # The binary under test is built as it ships: static; the release build
 # that ships must not link NSS.
 . scripts/static.sh
+static_deps
 static_cargo build --release --locked
 static_check "$static_dir/release/cf-run"
 static_cargo test --locked "$@"

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::monitor::{self, Role};
 use crate::plan::{Action, Plan};
 use crate::session::{self, Entry, Lock};
-use crate::{checks, exec, mounts, namespace, resolve, symlink};
+use crate::{checks, exec, mounts, namespace, resolve, seccomp, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
     let uid = plan.uid;
@@ -59,6 +59,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     //    place and inherits the lock's descriptor.
     if !plan.mode.namespaced() {
         namespace::drop_privileges(plan.no_new_privs)?;
+        seccomp::guard_terminal(&privilege, plan.no_new_privs)?;
         if let Some(lock) = &_lock {
             lock.inherit()?;
         }
@@ -74,6 +75,8 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         Role::Pid1(pid1) => {
             // 5. The namespace's own /proc: none of the user's other processes.
             mounts::proc(&privilege)?;
+            // 5b. No process of the session may type into the terminal.
+            seccomp::guard_terminal(&privilege, plan.no_new_privs)?;
             // 6. Nothing privileged survives into the session.
             namespace::drop_privileges(plan.no_new_privs)?;
             // 7. The command, pid 2, takes the child's place.

@@ -23,6 +23,7 @@ mod namespace;
 mod plan;
 mod policy;
 mod resolve;
+mod seccomp;
 mod session;
 mod supervise;
 mod symlink;

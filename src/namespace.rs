@@ -27,6 +27,13 @@ impl Privilege {
         Ok(Self { raise })
     }
 
+    /// Whether this process can hold CAP_SYS_ADMIN over its namespaces: the
+    /// privileged copy, or a process in the user namespace it made.
+    pub fn holds_sys_admin(&self) -> bool {
+        self.raise
+            || caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false)
+    }
+
     /// Runs `f` with CAP_SYS_ADMIN effective (privileged mode only).
     pub fn with<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         if !self.raise {

@@ -126,7 +126,28 @@ struct Tools {
     /// Root-owned, mode 0777, holding `who` = "ROOTDIR": a symlink target that
     /// cf-run must never mount, mount over or create anything in.
     root_dir: PathBuf,
+    /// `tty TEXT`: pushes TEXT into its terminal's input (TIOCSTI), then tries
+    /// TIOCLINUX; prints `TIOCSTI: ok|ERROR` and `TIOCLINUX: ok|ERROR`.
+    tty: PathBuf,
+    /// The same, built for i386: the kernel's other ABI on this machine.
+    tty32: PathBuf,
 }
+
+const TTY_C: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+int main(int argc, char **argv) {
+    int sti = 0;
+    for (const char *c = argv[1]; *c && sti == 0; c++) sti = ioctl(0, TIOCSTI, c);
+    printf("TIOCSTI: %s\n", sti == 0 ? "ok" : strerror(errno));
+    char get_shift_state = 6;
+    int paste = ioctl(0, TIOCLINUX, &get_shift_state);
+    printf("TIOCLINUX: %s\n", paste == 0 ? "ok" : strerror(errno));
+    return 0;
+}
+"#;
 
 const PROBE_C: &str = r#"
 #define _GNU_SOURCE
@@ -394,6 +415,8 @@ fn tools() -> &'static Tools {
             "int main(void) { return 0; }\n",
             &["-Wl,--no-as-needed", "-lgcc_s"],
         );
+        let tty = build("tty", TTY_C, &["-O1"]);
+        let tty32 = build("tty32", TTY_C, &["-O1", "-m32", "-static"]);
         let root_dir = dir.join("rootdir");
         fs::create_dir_all(&root_dir).unwrap();
         fs::write(root_dir.join("who"), "ROOTDIR\n").unwrap();
@@ -406,6 +429,8 @@ fn tools() -> &'static Tools {
             fake_libs,
             needs_libgcc,
             root_dir,
+            tty,
+            tty32,
         }
     })
 }
@@ -3052,6 +3077,114 @@ fn a_privileged_session_hands_out_no_user_namespace() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+/// Attack (inside, terminal): a session pushes a command line into the
+/// caller's terminal (TIOCSTI), which the caller's shell reads and runs once
+/// the session ends: here `touch ~/pwned`, as it could be `cat` of another
+/// account's credentials to anywhere. Both ABIs of the machine (x86_64 and
+/// i386), and TIOCLINUX, the console's paste.
+/// Outcome: refused (EPERM, the seccomp filter) in every mode; the shell
+/// runs nothing. Control: the same program run by the shell without cf-run
+/// types into the terminal, and the shell runs the line (where the kernel
+/// still allows TIOCSTI at all: `dev.tty.legacy_tiocsti`).
+#[test]
+fn a_session_cannot_type_into_the_callers_terminal() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let socket = format!("cf-run-attack-{}", user.uid);
+    let tmux = |args: &[&str]| {
+        let mut all = vec!["-L", socket.as_str()];
+        all.extend(args);
+        user.run(Path::new("/usr/bin/tmux"), &all)
+    };
+    let _ = tmux(&["kill-server"]);
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "150",
+        "-y",
+        "40",
+        "bash --norc -i",
+    ]);
+    assert_eq!(code(&started), Some(0), "{}", stderr(&started));
+    let pwned = user.path("pwned");
+    // Each run ends with a marker line, so that its output can be waited for.
+    let run_in_pane = |line: &str, n: u32| {
+        let typed = format!("{line}; echo done-{n}");
+        let sent = tmux(&["send-keys", "-t", "t", &typed, "Enter"]);
+        assert_eq!(code(&sent), Some(0));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = stdout(&tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]));
+            if screen.contains(&format!("\ndone-{n}")) {
+                // Give the shell the time to read anything pushed after the marker.
+                let sent = tmux(&[
+                    "send-keys",
+                    "-t",
+                    "t",
+                    &format!("echo settled-{n}"),
+                    "Enter",
+                ]);
+                assert_eq!(code(&sent), Some(0));
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let screen = stdout(&tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]));
+                    if screen.contains(&format!("\nsettled-{n}")) {
+                        return screen;
+                    }
+                    assert!(Instant::now() < deadline, "no settled-{n}:\n{screen}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            assert!(Instant::now() < deadline, "no done-{n}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Typed into bash: $'...' makes the \n a newline, which ends the pushed line.
+    let payload = r"$'touch ~/pwned\n'";
+    let mut n = 0;
+    for tool in [&tools().tty, &tools().tty32] {
+        for mode in MODES {
+            n += 1;
+            let line = format!(
+                "{} --mode {} --account compte1 -- {} {payload}",
+                bin_str(mode),
+                mode.name(),
+                tool.display()
+            );
+            let screen = run_in_pane(&line, n);
+            assert!(
+                !pwned.exists(),
+                "{mode:?} {}: the shell ran the pushed line:\n{screen}",
+                tool.display()
+            );
+            for ioctl in ["TIOCSTI", "TIOCLINUX"] {
+                let refused = format!("{ioctl}: Operation not permitted");
+                assert!(screen.contains(&refused), "{mode:?} {ioctl}:\n{screen}");
+            }
+            let cleared = tmux(&["clear-history", "-t", "t"]);
+            assert_eq!(code(&cleared), Some(0));
+            let sent = tmux(&["send-keys", "-t", "t", "clear", "Enter"]);
+            assert_eq!(code(&sent), Some(0));
+        }
+    }
+    let legacy = fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").unwrap_or("1".into());
+    if legacy.trim() == "1" {
+        n += 1;
+        let screen = run_in_pane(&format!("{} {payload}", tools().tty.display()), n);
+        assert!(screen.contains("TIOCSTI: ok"), "control:\n{screen}");
+        assert!(
+            pwned.exists(),
+            "control: the shell did not run the pushed line:\n{screen}"
+        );
+    } else {
+        eprintln!("control skipped: dev.tty.legacy_tiocsti=0, the kernel refuses TIOCSTI itself");
+    }
+    let _ = tmux(&["kill-server"]);
 }
 
 /// Attack (inside, persistence): a compte1 session rewrites the user's

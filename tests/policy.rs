@@ -153,6 +153,10 @@ fn setuid_needs_the_policy_and_the_config() {
             "{mode:?}: {}",
             stderr(&out)
         );
+        // Nothing lets an unprivileged process load a seccomp filter then.
+        let warned =
+            stderr(&out).contains("no seccomp filter keeps it from typing into your terminal");
+        assert_eq!(warned, mode == Mode::Symlink, "{mode:?}: {}", stderr(&out));
     }
     // The policy alone does not turn it on either.
     user.config(STANDARD_CONFIG);
