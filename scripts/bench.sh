@@ -165,7 +165,9 @@ echo "## 4b. RSS of the processes that stay while a session runs"
 # The session's parent (outside) and pid 1 (inside) for cf-run; bwrap's
 # monitor and its pid 1 for the same isolation.
 rss_of_tree() {
-    as_user "$@" &
+    # setpriv and env exec in place: $! is cf-run's (bwrap's) own pid. No
+    # output: the session must not hold this substitution's pipe open.
+    setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- "$@" >/dev/null 2>&1 &
     local top=$! child='' i
     for i in $(seq 200); do
         child=$(pgrep -P "$top" | head -1)
@@ -178,7 +180,6 @@ rss_of_tree() {
     kill "$top"
     wait "$top" 2>/dev/null || true
 }
-# setpriv and env exec in place: $! is cf-run's (bwrap's) own pid.
 echo "- cf-run userns: $(rss_of_tree env -C "$home" "$bin/cf-run" --mode userns --account a -- sleep 30)"
 echo "- cf-run privileged: $(rss_of_tree env -C "$home" "$bin/cf-run-privileged" --account a -- sleep 30)"
 echo "- bwrap, same isolation: $(rss_of_tree ${bwrap_pid%/bin/true} sleep 30)"

@@ -96,7 +96,7 @@ pub fn run(config_path: &Path, user: &User, json: bool) -> Result<()> {
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        print!("{}", render(&items));
+        print!("{}", crate::output::printable(&render(&items)));
     }
     if failing.is_empty() {
         return Ok(());

@@ -85,7 +85,8 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs
         let until = reset_time(&text, Timestamp::now()).unwrap_or_else(|| {
             Timestamp::now() + jiff::SignedDuration::from_secs(args.cooldown as i64)
         });
-        eprintln!("cf-run: account {account} hit its usage limit (until {until}): {text}");
+        let line = format!("cf-run: account {account} hit its usage limit (until {until}): {text}");
+        eprintln!("{}", crate::output::printable(&line));
         limits.record(account, until);
         limits.save(&state)?;
         last_output = Some(attempt.stdout);

@@ -27,6 +27,7 @@ use nix::unistd::Uid;
 
 use crate::cli::InitArgs;
 use crate::config::{Account, Config, Share};
+use crate::output::printable;
 use crate::policy::{self, Policy};
 use crate::resolve::{self, Entry};
 use crate::session::{self, State};
@@ -95,14 +96,17 @@ pub fn run(args: &InitArgs, config_path: &Path, user: &User) -> Result<()> {
             .create(dir)
             .with_context(|| format!("cannot create the shared dir {}", dir.display()))?;
         resolve::owned_dir(dir, user.uid, &what(&job.share))?;
-        println!("created: the shared dir {}", dir.display());
+        println!(
+            "{}",
+            printable(&format!("created: the shared dir {}", dir.display()))
+        );
     }
     if !matches!(existing, Existing::Same) {
         configfile::write(config_path, &text)?;
         Config::load(config_path, user.uid, &user.home)
             .context("the config cf-run init just wrote does not load")?;
     }
-    println!("{}", config_line(&existing, config_path, false));
+    println!("{}", printable(&config_line(&existing, config_path, false)));
     let (mut left, mut unsettled) = (0, Vec::new());
     for job in jobs {
         let report = job.run(&config.accounts, args.layout, user.uid)?;
@@ -179,7 +183,7 @@ impl Job {
 
     /// Merges, settles each account's entry and prints the report.
     fn run(self, accounts: &[Account], layout: Layout, uid: Uid) -> Result<Report> {
-        println!("{}", self.heading());
+        println!("{}", printable(&self.heading()));
         let shared = &self.share.dir;
         let (mut report, journal) = if self.planned.steps.is_empty()
             && !journal::interrupted(shared)
@@ -198,7 +202,10 @@ impl Job {
             let _ = std::fs::remove_dir(dir);
         }
         settle_all(accounts, &self.share, layout, uid, false, &mut report);
-        report.lines(false).iter().for_each(|l| println!("{l}"));
+        report
+            .lines(false)
+            .iter()
+            .for_each(|l| println!("{}", printable(l)));
         // Last: a run killed before this leaves the journal, and the next run
         // reports everything again.
         if let Some(journal) = journal {
@@ -224,14 +231,15 @@ fn print_dry_run(
 ) {
     println!("dry run: nothing is changed; cf-run init would:");
     for job in jobs.iter().filter(|job| !job.exists) {
-        println!(
+        let line = format!(
             "create: the shared dir {} (mode 700)",
             job.share.dir.display()
         );
+        println!("{}", printable(&line));
     }
-    println!("{}", config_line(existing, config_path, true));
+    println!("{}", printable(&config_line(existing, config_path, true)));
     for job in jobs {
-        println!("{}", job.heading());
+        println!("{}", printable(&job.heading()));
         if journal::interrupted(&job.share.dir) {
             println!("resume: an earlier cf-run init on this shared dir was interrupted");
         }
@@ -247,7 +255,10 @@ fn print_dry_run(
             ..Report::default()
         };
         settle_all(&config.accounts, &job.share, layout, uid, true, &mut report);
-        report.lines(true).iter().for_each(|l| println!("{l}"));
+        report
+            .lines(true)
+            .iter()
+            .for_each(|l| println!("{}", printable(l)));
     }
 }
 

@@ -20,6 +20,7 @@ mod mode;
 mod monitor;
 mod mounts;
 mod namespace;
+mod output;
 mod plan;
 mod policy;
 mod resolve;
@@ -66,25 +67,10 @@ fn status() -> u8 {
     match run(&cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("cf-run: {}", printable(&format!("{e:#}")));
+            eprintln!("cf-run: {}", output::printable(&format!("{e:#}")));
             exit::status_of(&e)
         }
     }
-}
-
-/// `text` with control characters escaped (newlines kept): paths, link
-/// targets and registry fields may come from elsewhere, and must not drive
-/// the terminal.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n') {
-        return text.into();
-    }
-    let escape = |c: char| match c {
-        '\n' => c.to_string(),
-        c if c.is_control() => c.escape_default().to_string(),
-        c => c.to_string(),
-    };
-    text.chars().map(escape).collect::<String>().into()
 }
 
 /// Silent unless asked: `-v`, or directives in `RUST_LOG` (`debug`,
@@ -162,7 +148,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     let plan = Plan::build(&config, request, user, mode)?;
     tracing::debug!("plan:\n{plan}");
     if args.dry_run {
-        print!("{}", printable(&plan.to_string()));
+        print!("{}", output::printable(&plan.to_string()));
         return Ok(());
     }
     if plan.mode == Mode::Symlink && choice == mode::ModeChoice::Auto {

@@ -5,13 +5,13 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl, openat, renameat};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, fstat};
 use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
@@ -102,15 +102,50 @@ fn read_at(dir: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Writes `bytes` to `name` in `dir`: a temp file renamed into place.
+/// Writes `bytes` to `name` in `dir`: a new temp file renamed into place. A
+/// temp name already taken (left by a crash, or planted as a hard link) is
+/// unlinked, never written through: removing a name loses no other link's data.
 fn write_at(dir: &OwnedFd, name: &str, bytes: &[u8]) -> Result<()> {
     let tmp = format!(".{name}.tmp");
     let flags =
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(dir, tmp.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
-        .map_err(|e| anyhow!("openat({tmp}) => {e}"))?;
-    File::from(fd).write_all(bytes)?;
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let create = || openat(dir, tmp.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR);
+    let fd = match create() {
+        Err(Errno::EEXIST) => {
+            unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir)
+                .map_err(|e| anyhow!("unlinkat({tmp}) => {e}"))?;
+            create()
+        }
+        fd => fd,
+    }
+    .map_err(|e| anyhow!("openat({tmp}) => {e}"))?;
+    let written = File::from(fd).write_all(bytes);
+    if let Err(e) = written {
+        let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        return Err(anyhow!("write({tmp}) => {e}"));
+    }
     renameat(dir, tmp.as_str(), dir, name).map_err(|e| anyhow!("renameat({tmp}, {name}) => {e}"))
+}
+
+/// Refuses to write through a state file that cf-run did not make: it must
+/// be a regular file of the user's with a single link. Under a state file's
+/// name a session could plant a hard link to a transcript (which a lock or
+/// registry write would truncate or overwrite), a FIFO, or a directory.
+fn check_own_file(fd: &impl AsFd, name: &str, uid: Uid) -> Result<()> {
+    let st = fstat(fd).map_err(|e| anyhow!("fstat({name}) => {e}"))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        bail!("{name} is not a regular file");
+    }
+    if st.st_nlink != 1 {
+        bail!(
+            "{name} has {} hard links: cf-run writes only files it made",
+            st.st_nlink
+        );
+    }
+    if st.st_uid != uid.as_raw() {
+        bail!("{name} is owned by uid {}, not by you", st.st_uid);
+    }
+    Ok(())
 }
 
 /// Whether `s` is a UUID as Claude writes session ids (8-4-4-4-12 hex):
@@ -177,7 +212,11 @@ impl Lock {
     pub fn acquire(state: &State, session: &str, account: &str, wait: bool) -> Result<Lock> {
         let path = state.lock_path(session);
         let dir = state.create("locks")?;
-        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let flags = OFlag::O_RDWR
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC;
         let mut file = openat(
             &dir,
             format!("{session}.lock").as_str(),
@@ -186,6 +225,12 @@ impl Lock {
         )
         .map(File::from)
         .map_err(|e| anyhow!("cannot open the session lock {}: {e}", path.display()))?;
+        check_own_file(&file, &path.display().to_string(), state.uid).with_context(|| {
+            format!(
+                "refusing the session lock {}; remove it (cf-run makes it again)",
+                path.display()
+            )
+        })?;
         let lock = whole_file(libc::F_WRLCK);
         let arg = if wait {
             FcntlArg::F_SETLKW(&lock)
@@ -314,18 +359,39 @@ pub fn register(state: &State, entry: &Entry) -> Result<()> {
     let name = format!("{}.json", entry.pid);
     let json = serde_json::to_vec(entry)?;
     if let Some(dead) = dead_entry(&dir, entry.pid)
-        && reuse(&dir, &dead, entry.pid, &name, &json).is_ok()
+        && reuse(&dir, &dead, (entry.pid, state.uid), &name, &json).is_ok()
     {
         return Ok(());
     }
     // Written in place: a reader that catches it half-written cannot parse
-    // it and skips it.
-    let flags =
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(&dir, name.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
-        .map_err(|e| anyhow!("openat({name}) => {e}"))?;
-    File::from(fd).write_all(&json)?;
-    Ok(())
+    // it and skips it. A file already there (a dead launch of the same pid)
+    // is rewritten only once it proves to be one cf-run made.
+    let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let mode = Mode::S_IRUSR | Mode::S_IWUSR;
+    let fd = match openat(
+        &dir,
+        name.as_str(),
+        flags | OFlag::O_CREAT | OFlag::O_EXCL,
+        mode,
+    ) {
+        Err(Errno::EEXIST) => {
+            let fd = openat(&dir, name.as_str(), flags, mode)
+                .map_err(|e| anyhow!("openat({name}) => {e}"))?;
+            check_own_file(&fd, &name, state.uid).with_context(|| state.refused())?;
+            fd
+        }
+        fd => fd.map_err(|e| anyhow!("openat({name}) => {e}"))?,
+    };
+    overwrite(&fd, &json).map_err(|e| anyhow!("write({name}) => {e}"))
+}
+
+/// Writes `bytes` over the start of `fd`, then cuts it to length: truncating
+/// to zero first would make ext4 flush the file at close.
+fn overwrite(fd: &OwnedFd, bytes: &[u8]) -> nix::Result<()> {
+    if nix::sys::uio::pwrite(fd, bytes, 0)? != bytes.len() {
+        return Err(Errno::EIO);
+    }
+    nix::unistd::ftruncate(fd, bytes.len() as i64)
 }
 
 /// How many dirs the registry is spread over.
@@ -354,17 +420,21 @@ fn dead_entry(dir: &OwnedFd, ours: u32) -> Option<String> {
 /// of this process, which `ps` does not read and which only one launch can
 /// win, then filled, then renamed into place: a reader sees the dead entry or
 /// the new one, whole.
-fn reuse(dir: &OwnedFd, dead: &str, pid: u32, name: &str, json: &[u8]) -> nix::Result<()> {
+fn reuse(
+    dir: &OwnedFd,
+    dead: &str,
+    (pid, uid): (u32, Uid),
+    name: &str,
+    json: &[u8],
+) -> nix::Result<()> {
     let claim = format!("{pid}.claim");
     renameat(dir, dead, dir, claim.as_str())?;
-    let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     let fd = openat(dir, claim.as_str(), flags, Mode::empty())?;
-    // Overwritten, then cut to length: truncating to zero first would make
-    // ext4 flush the file at close.
-    if nix::sys::uio::pwrite(&fd, json, 0)? != json.len() {
-        return Err(Errno::EIO);
-    }
-    nix::unistd::ftruncate(&fd, json.len() as i64)?;
+    // Not one cf-run made (a planted hard link, say): left as a claim, which
+    // nothing reads or writes, and the launch makes a file of its own.
+    check_own_file(&fd, &claim, uid).map_err(|_| Errno::EPERM)?;
+    overwrite(&fd, json)?;
     renameat(dir, claim.as_str(), dir, name)
 }
 
@@ -394,9 +464,16 @@ pub fn live(state: &State) -> Result<Vec<Entry>> {
 fn live_in(dir: &OwnedFd) -> Result<Vec<Entry>> {
     let mut entries = vec![];
     for (name, pid) in names(dir, |name| name.strip_suffix(".json")?.parse().ok())? {
-        let Some(entry) =
-            read_at(dir, &name)?.and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
-        else {
+        let bytes = match read_at(dir, &name) {
+            Ok(bytes) => bytes,
+            // One odd entry (a directory, say) never stops `ps`, `stop` or `watch`.
+            Err(e) => {
+                let warning = format!("cf-run: warning: skipping registry entry {name}: {e:#}");
+                eprintln!("{}", crate::output::printable(&warning));
+                continue;
+            }
+        };
+        let Some(entry) = bytes.and_then(|b| serde_json::from_slice::<Entry>(&b).ok()) else {
             continue;
         };
         if entry.pid != pid {

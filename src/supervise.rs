@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::exit::Exit;
+use crate::output::printable;
 use crate::session::{self, Entry, Lock, State};
 
 /// How often `stop` and `watch` look again.
@@ -43,7 +44,7 @@ pub fn ps(state: &State, json: bool) -> Result<()> {
             e.started,
             e.cwd.display()
         );
-        println!("{}", crate::printable(&line));
+        println!("{}", printable(&line));
     }
     Ok(())
 }
@@ -193,12 +194,20 @@ fn report(account: &str, id: &str, limit: &Limit, json: bool) {
         });
         println!("{event}");
     } else {
-        println!(
+        let line = format!(
             "usage limit: account {account}, session {id}, at {}: {}",
             limit.time, limit.text
         );
+        println!("{}", printable(&line));
     }
 }
+
+/// How much of a transcript's end the first read takes to find the turn the
+/// session stands at, and how much any later read takes at most: `watch`
+/// runs in bounded memory whatever the transcript's size.
+const WINDOW: u64 = 4 << 20;
+/// A line longer than this is skipped whole.
+const MAX_LINE: usize = 16 << 20;
 
 /// Reads a growing transcript line by line; the first read judges the
 /// last turn already there, later reads every new line.
@@ -207,6 +216,8 @@ struct Follower {
     file: Option<File>,
     offset: u64,
     pending: Vec<u8>,
+    /// Inside a line too long to keep: drop bytes up to its end.
+    skipping: bool,
     /// When the live launch started, if there is one.
     since: Option<jiff::Timestamp>,
 }
@@ -220,20 +231,41 @@ impl Follower {
                 let Some(path) = transcript(shared, id) else {
                     return Ok(None);
                 };
-                let file =
-                    File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                let file = open_transcript(&path)?;
+                // Only the end matters for where the session stands.
+                let len = file.metadata()?.len();
+                if len > WINDOW {
+                    self.offset = len - WINDOW;
+                    self.skipping = true;
+                }
                 self.file.insert(file)
             }
         };
         file.seek(SeekFrom::Start(self.offset))?;
-        let read = file.read_to_end(&mut self.pending)?;
+        let mut chunk = Vec::new();
+        let read = file.take(WINDOW).read_to_end(&mut chunk)?;
         self.offset += read as u64;
+        let mut chunk = chunk.as_slice();
+        if self.skipping {
+            match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    chunk = &chunk[i + 1..];
+                    self.skipping = false;
+                }
+                None => chunk = &[],
+            }
+        }
+        self.pending.extend_from_slice(chunk);
         let end = self
             .pending
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
         let complete: Vec<u8> = self.pending.drain(..end).collect();
+        if self.pending.len() > MAX_LINE {
+            self.pending.clear();
+            self.skipping = true;
+        }
         let mut lines = parse_lines(&complete);
         if first {
             let recent = |l: &Limit| match (self.since, l.time.parse::<jiff::Timestamp>()) {
@@ -245,6 +277,28 @@ impl Follower {
         }
         Ok(lines.find_map(|l| limit_in(&l)))
     }
+}
+
+/// Opens a transcript to read: a regular file reached without a final
+/// symlink, never a FIFO or device that would block or never end.
+fn open_transcript(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if !file.metadata()?.is_file() {
+        return Err(Exit::new(
+            crate::exit::FAILURE,
+            format!(
+                "{} is not a regular file; it is no transcript",
+                path.display()
+            ),
+        )
+        .into());
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

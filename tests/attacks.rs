@@ -2360,6 +2360,181 @@ fn every_spelling_of_a_session_id_takes_the_same_lock() {
     }
 }
 
+/// Attack (state files): plant, under the name of a session's future lock
+/// file, a hard link to that session's transcript, so that the next launch
+/// of the session truncates it and writes its own line in its place; and a
+/// FIFO, so that it blocks.
+/// Outcome: refused (125, naming the lock file and how to fix it), the
+/// transcript byte for byte as it was. Control: the link shares the
+/// transcript's inode: a write through its name changes the transcript.
+#[test]
+fn a_planted_lock_file_never_truncates_a_transcript() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let transcript = user.write(
+        &format!(".claude-projects-shared/-p/{SESSION}.jsonl"),
+        "{\"type\":\"user\"}\n",
+    );
+    let before = fs::read(&transcript).unwrap();
+    user.mkdir(".local/state/cf-run/locks");
+    let lock = user.path(&format!(".local/state/cf-run/locks/{SESSION}.lock"));
+    fs::hard_link(&transcript, &lock).unwrap();
+    for mode in MODES {
+        let a = args(mode, "compte1", &["true", "--resume", SESSION]);
+        let out = user.run(mode.bin(), &a);
+        assert_eq!(code(&out), Some(125), "{mode:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("has 2 hard links") && stderr(&out).contains("remove it"),
+            "{mode:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            fs::read(&transcript).unwrap(),
+            before,
+            "{mode:?}: the transcript changed"
+        );
+    }
+    fs::write(&lock, "through the link\n").unwrap();
+    assert_eq!(
+        fs::read_to_string(&transcript).unwrap(),
+        "through the link\n",
+        "control"
+    );
+    fs::write(&transcript, &before).unwrap();
+    fs::remove_file(&lock).unwrap();
+    nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    lchown(&lock, Some(user.uid), Some(user.gid)).unwrap();
+    let out = launch(
+        &user,
+        Mode::Userns,
+        "compte1",
+        &["true", "--resume", SESSION],
+    );
+    assert_eq!(code(&out), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Attack (state files): odd things in the registry and the shared dir: a
+/// directory under an entry's name, and a transcript that is a FIFO or a
+/// sparse 1 GiB file, hoping `ps`, `stop` and `watch` fail, hang, or read
+/// the whole file into memory.
+/// Outcome: harmless: `ps` lists the live session and warns about the odd
+/// entry; `watch` does not take the FIFO for a transcript and ends at once (3);
+/// `watch` of the 1 GiB transcript ends (3) under a 256 MiB address-space
+/// limit. Control: the entry cannot be read as a file (EISDIR), and the
+/// transcript's size really is 1 GiB.
+#[test]
+fn odd_state_and_transcript_files_never_stop_ps_stop_or_watch() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let odd = user.mkdir(".local/state/cf-run/sessions/01/4000000001.json");
+    assert!(
+        fs::read(&odd).is_err(),
+        "control: a directory reads as a file"
+    );
+    let hold = args(
+        Mode::Userns,
+        "compte1",
+        &["sh", "-c", "sleep 30", "--resume", SESSION],
+    );
+    let mut holder = user
+        .command(Mode::Userns.bin(), &hold, &[])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ps = loop {
+        let ps = user.run(&bins().plain, &["ps", "--json"]);
+        assert_eq!(code(&ps), Some(0), "{}", stderr(&ps));
+        if stdout(&ps).contains(SESSION) {
+            break ps;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ps never showed the session: {}",
+            stderr(&ps)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        stderr(&ps).contains("skipping registry entry 4000000001.json"),
+        "{}",
+        stderr(&ps)
+    );
+    let stop = user.run(&bins().plain, &["stop", "--session", SESSION]);
+    assert_eq!(code(&stop), Some(0), "{}", stderr(&stop));
+    holder.wait().unwrap();
+
+    let fifo = user.path(&format!(".claude-projects-shared/-p/{SESSION}.jsonl"));
+    user.mkdir(".claude-projects-shared/-p");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    lchown(&fifo, Some(user.uid), Some(user.gid)).unwrap();
+    // Not taken for a transcript: `watch` ends at once (timeout's 124 otherwise).
+    let bounded = [
+        "10",
+        bins().plain.to_str().unwrap(),
+        "watch",
+        "--session",
+        SESSION,
+    ];
+    let watch = user.run(Path::new("/usr/bin/timeout"), &bounded);
+    assert_eq!(code(&watch), Some(3), "{}", stderr(&watch));
+    fs::remove_file(&fifo).unwrap();
+
+    let big = File::create(&fifo).unwrap();
+    big.set_len(1 << 30).unwrap();
+    lchown(&fifo, Some(user.uid), Some(user.gid)).unwrap();
+    assert_eq!(fs::metadata(&fifo).unwrap().len(), 1 << 30, "control");
+    let limited = [
+        "--as=268435456",
+        bins().plain.to_str().unwrap(),
+        "watch",
+        "--session",
+        SESSION,
+    ];
+    let watch = user.run(Path::new("/usr/bin/prlimit"), &limited);
+    assert_eq!(code(&watch), Some(3), "{}", stderr(&watch));
+}
+
+/// Attack (output): a session writes a usage-limit line whose text carries
+/// terminal escapes (retitle the window, clear the screen), for `watch` to
+/// print on the supervisor's terminal.
+/// Outcome: harmless: `watch` prints them escaped (`\u{1b}`), no raw
+/// control byte. Control: the text the transcript records holds them.
+#[test]
+fn escapes_in_a_transcript_never_reach_the_terminal() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let evil = "You've hit your limit \\u001b]0;pwned\\u0007\\u001b[2J";
+    let line = format!(
+        "{{\"type\":\"assistant\",\"isApiErrorMessage\":true,\"error\":\"rate_limit\",\
+         \"apiErrorStatus\":429,\"timestamp\":\"2026-01-01T00:00:00Z\",\
+         \"message\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{evil}\"}}]}}}}\n"
+    );
+    let transcript = user.write(
+        &format!(".claude-projects-shared/-p/{SESSION}.jsonl"),
+        &line,
+    );
+    let parsed: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    let raw = parsed["message"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        raw.contains('\u{1b}') && fs::read(&transcript).unwrap().len() > 100,
+        "control"
+    );
+    let out = user.run(&bins().plain, &["watch", "--session", SESSION]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let o = stdout(&out);
+    assert!(o.contains("usage limit: account"), "{o}");
+    assert!(o.contains("\\u{1b}]0;pwned\\u{7}"), "{o}");
+    assert!(
+        !o.bytes().any(|b| b == 0x1b || b == 0x07),
+        "raw control bytes: {o:?}"
+    );
+}
+
 /// Attack: forge a registry entry naming a root process (pid and start time
 /// right, so it looks live) and ask `cf-run stop` (plain and privileged
 /// copy) to stop that "session".
