@@ -12,10 +12,24 @@ use crate::resolve::{self, Entry};
 
 pub fn verify(check: &Check, uid: Uid) -> Result<()> {
     match check {
-        Check::OwnedDir { path, what } => resolve::owned_dir(path, uid, what).map(drop),
+        Check::OwnedDir { path, what } => {
+            resolve::safe_ancestors(
+                path,
+                &[uid.as_raw(), 0],
+                &format!("{what} {}", path.display()),
+            )?;
+            resolve::owned_dir(path, uid, what).map(drop)
+        }
         Check::OwnedDirOrAbsent { path, what } => match resolve::entry(path)? {
             Entry::Missing => Ok(()),
-            Entry::Dir(_, st) => resolve::check_owner(path, &st, uid, what),
+            Entry::Dir(_, st) => {
+                resolve::check_owner(path, &st, uid, what)?;
+                resolve::safe_ancestors(
+                    path,
+                    &[uid.as_raw(), 0],
+                    &format!("{what} {}", path.display()),
+                )
+            }
             Entry::Link(to) => bail!(
                 "{what} {} is a symlink (to {}); cf-run mounts only over real directories: \
                  replace it with a directory (rm {0} && mkdir -m 700 {0})",

@@ -78,6 +78,40 @@ pub fn owned_dir(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
     }
 }
 
+/// As OpenSSH's StrictModes, for every dir on the way to `path`: each must
+/// be owned by one of `owners` (the user or root) and writable by nobody
+/// else, unless sticky (/tmp): whoever may write to one could swap what lies
+/// under it between cf-run's check and its use. `what` names `path` in the
+/// message.
+pub fn safe_ancestors(path: &Path, owners: &[u32], what: &str) -> Result<()> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().context("getcwd")?.join(path)
+    };
+    for dir in absolute.ancestors().skip(1) {
+        let fd = open_at(AT_FDCWD, dir, OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .map_err(|e| refused(dir, e))?;
+        let st = fstat(&fd).map_err(|e| anyhow!("fstat({}) => {e}", dir.display()))?;
+        let shown = dir.display();
+        if !owners.contains(&st.st_uid) {
+            bail!(
+                "{what} is under {shown}, which is owned by uid {}: only your own dirs and root's \
+                 may lead to it; move it elsewhere",
+                st.st_uid
+            );
+        }
+        if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
+            bail!(
+                "{what} is in {shown}, which group or others may write to (mode {:o}): they could \
+                 swap what lies under it; fix it with: chmod go-w {shown}",
+                st.st_mode & 0o7777
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a directory that another user owns.
 pub fn check_owner(path: &Path, st: &FileStat, uid: Uid, what: &str) -> Result<()> {
     if st.st_uid != uid.as_raw() {
@@ -211,23 +245,7 @@ pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Resul
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         bail!("{what} {shown} is not a regular file");
     }
-    // As OpenSSH's StrictModes: a dir others may write to lets them swap the file.
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(dir) = open_at(AT_FDCWD, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
-        && let Ok(dst) = fstat(&dir)
-        && dst.st_mode & 0o022 != 0
-        && dst.st_mode & 0o1000 == 0
-    {
-        bail!(
-            "{what} {shown} is in {}, which group or others may write to (mode {:o}); \
-             fix it with: chmod go-w {0}",
-            parent.display(),
-            dst.st_mode & 0o7777
-        );
-    }
+    safe_ancestors(path, owners, &format!("{what} {shown}"))?;
     // Never read a prefix: a cut-off config could drop accounts to cover.
     if st.st_size as u64 > MAX_TRUSTED_SIZE {
         bail!("{what} {shown} is larger than {MAX_TRUSTED_SIZE} bytes; no real {what} is");

@@ -1023,6 +1023,69 @@ fn a_config_swapped_by_another_user_is_refused() {
     }
 }
 
+/// Attack: the user keeps an account dir under a dir that others may write
+/// to (a shared, non-sticky dir) or that another user owns: whoever can write
+/// there can swap the account dir for one of theirs between the user's
+/// choice and cf-run's mount, or at any later launch.
+/// Outcome: refused in every mode, naming the dir on the way and the fix
+/// (chmod go-w) or its owner; under a sticky dir (as /tmp) it runs.
+/// Control: another user does rename the account dir inside the writable dir.
+#[test]
+fn an_account_dir_under_a_dir_others_may_write_is_refused() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let base = PathBuf::from(format!("/var/tmp/cf-run-ancestors-{}", user.uid));
+    let _ = fs::remove_dir_all(&base);
+    let open = base.join("open");
+    fs::create_dir_all(&open).unwrap();
+    set_mode(&base, 0o755);
+    set_mode(&open, 0o777);
+    let account = open.join("compte3");
+    fs::create_dir(&account).unwrap();
+    user.own(&account);
+    let config = |dir: &Path| {
+        user.config(&format!(
+            "{STANDARD_CONFIG}\n[accounts.compte3]\ndir = \"{}\"\n",
+            dir.display()
+        ));
+    };
+    config(&account);
+    let fix = format!("chmod go-w {}", open.display());
+    for mode in MODES {
+        let a = args(mode, "compte3", &["true"]);
+        assert_refused(
+            &user,
+            mode,
+            &a,
+            &["which group or others may write to", &fix],
+        );
+    }
+    // Sticky, as /tmp: only the owner may rename or remove what is in it.
+    set_mode(&open, 0o1777);
+    for mode in MODES {
+        let out = launch(&user, mode, "compte3", &["true"]);
+        assert_eq!(code(&out), Some(0), "{mode:?}: {}", stderr(&out));
+    }
+    // Another user's dir on the way.
+    set_mode(&open, 0o755);
+    chown(&open, Some(65534), Some(65534)).unwrap();
+    for mode in MODES {
+        let a = args(mode, "compte3", &["true"]);
+        assert_refused(&user, mode, &a, &["which is owned by uid 65534"]);
+    }
+    // Control: in a dir anyone may write to, anyone may swap the account dir.
+    chown(&open, Some(0), Some(0)).unwrap();
+    set_mode(&open, 0o777);
+    let swap = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "mv"])
+        .arg(&account)
+        .arg(open.join("swapped"))
+        .output()
+        .unwrap();
+    assert!(swap.status.success(), "control: {}", stderr(&swap));
+    fs::remove_dir_all(&base).unwrap();
+}
+
 /// Attack: the environment points cf-run at another user's config and home:
 /// `CF_RUN_CONFIG`, `XDG_CONFIG_HOME`, `--config` (absolute or `../`), `HOME`.
 /// Outcome: their config is refused (owned by them); `HOME` is ignored: cf-run
