@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -49,25 +50,18 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs
             continue;
         }
         // The first attempt starts the session; the next ones resume it.
-        let mut claude: Vec<OsString> = vec!["claude".into()];
-        if started {
-            claude.extend([
-                "--resume".into(),
-                session.clone().into(),
-                "-p".into(),
-                args.continue_prompt.clone().into(),
-            ]);
+        // The prompt goes on stdin, not in argv: other users can read argv in `ps`.
+        let mut claude: Vec<OsString> = vec!["claude".into(), "-p".into()];
+        let text = if started {
+            claude.extend(["--resume".into(), session.clone().into()]);
+            OsString::from(&args.continue_prompt)
         } else {
-            claude.extend([
-                "-p".into(),
-                prompt.clone(),
-                "--session-id".into(),
-                session.clone().into(),
-            ]);
-        }
+            claude.extend(["--session-id".into(), session.clone().into()]);
+            prompt.clone()
+        };
         claude.extend(["--output-format".into(), "json".into()]);
         claude.extend(rest.iter().cloned());
-        let attempt = attempt(config_path, account, &claude)?;
+        let attempt = attempt(config_path, account, &claude, text.as_bytes())?;
         started = true;
         let result: Option<Value> = serde_json::from_slice(&attempt.stdout).ok();
         let limit = limit_of(result.as_ref(), &config.shared, &session);
@@ -113,19 +107,33 @@ struct Attempt {
     stdout: Vec<u8>,
 }
 
-/// Runs `cf-run --account ACCOUNT -- CLAUDE...` as a child, its stderr passed through.
-fn attempt(config_path: &Path, account: &str, claude: &[OsString]) -> Result<Attempt> {
+/// Runs `cf-run --account ACCOUNT -- CLAUDE...` as a child with `prompt` on
+/// its stdin, its stderr passed through.
+fn attempt(
+    config_path: &Path,
+    account: &str,
+    claude: &[OsString],
+    prompt: &[u8],
+) -> Result<Attempt> {
     let me = std::env::current_exe().context("cannot find this program (/proc/self/exe)")?;
     tracing::debug!("failover attempt under {account}: {claude:?}");
-    let out = Command::new(&me)
+    let mut child = Command::new(&me)
         .arg("--config")
         .arg(config_path)
         .args(["--account", account, "--"])
         .args(claude)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .with_context(|| format!("cannot run {}", me.display()))?;
+    // Written beside the read of stdout: a long prompt would fill the pipe.
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let prompt = prompt.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&prompt));
+    let out = child.wait_with_output().context("waiting for claude")?;
+    // A client that ends without reading its prompt closes the pipe: not an error here.
+    let _ = writer.join();
     let status = match (out.status.code(), out.status.signal()) {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128 + signal as u8,

@@ -2598,6 +2598,46 @@ fn escapes_in_a_transcript_never_reach_the_terminal() {
     );
 }
 
+/// Attack (other users): read a `cf-run failover` task in another user's
+/// process list: argv is world-readable in /proc.
+/// Outcome: harmless: the prompt reaches claude on its stdin and is in no
+/// argv of the run. Control: another user's argv is readable (root's
+/// `sh` with the same text as an argument, read by the test user).
+#[test]
+fn a_failover_prompt_is_in_no_process_list() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let path = user.fake_claude(
+        "printf '%s\\n' \"$@\" > ~/argv; cat > ~/stdin; \
+         echo '{\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\"}'",
+    );
+    let secret = "the secret task 7f3a";
+    let out = user.run_env(
+        &bins().plain,
+        &["failover", "--", secret],
+        &[("PATH", &path)],
+    );
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let argv = fs::read_to_string(user.path("argv")).unwrap();
+    assert!(argv.starts_with("-p\n") && !argv.contains(secret), "{argv}");
+    assert_eq!(fs::read_to_string(user.path("stdin")).unwrap(), secret);
+    let mut root = Command::new("sh").args(["-c", "sleep 30", secret]).spawn().unwrap();
+    let proc_cmdline = format!("/proc/{}/cmdline", root.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&proc_cmdline).unwrap().contains(secret) {
+        assert!(Instant::now() < deadline, "sleep never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cmdline = user.run(Path::new("/bin/cat"), &[&proc_cmdline]);
+    assert!(
+        stdout(&cmdline).contains(secret),
+        "control: {}",
+        stderr(&cmdline)
+    );
+    root.kill().unwrap();
+    root.wait().unwrap();
+}
+
 /// Attack: forge a registry entry naming a root process (pid and start time
 /// right, so it looks live) and ask `cf-run stop` (plain and privileged
 /// copy) to stop that "session".
