@@ -220,6 +220,10 @@ pub struct LaunchArgs {
     #[arg(long)]
     pub wait: bool,
 
+    /// Give the session an empty /tmp of its own [default: the config's private_tmp]
+    #[arg(long)]
+    pub private_tmp: bool,
+
     /// Pass this credential variable (ANTHROPIC_API_KEY, ...) from your
     /// environment to the command; cf-run removes them otherwise, so that the
     /// account's own credentials are the ones used

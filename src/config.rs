@@ -31,6 +31,8 @@ pub struct Config {
     /// Let setuid programs elevate inside sessions (no no_new_privs); only
     /// where the admin's policy allows it.
     pub setuid: bool,
+    /// Give each session an empty /tmp of its own (namespace modes).
+    pub private_tmp: bool,
     /// In the order written: the failover order.
     pub accounts: Vec<Account>,
     /// Further dirs under `~/.claude/` shared by every account, from `[share]`.
@@ -69,6 +71,8 @@ struct Raw {
     mode: ModeChoice,
     #[serde(default)]
     setuid: bool,
+    #[serde(default)]
+    private_tmp: bool,
     accounts: IndexMap<String, RawAccount>,
     #[serde(default)]
     share: IndexMap<String, String>,
@@ -144,6 +148,7 @@ impl Config {
             target: home.join(".claude"),
             mode: raw.mode,
             setuid: raw.setuid,
+            private_tmp: raw.private_tmp,
             accounts,
             share: raw
                 .share

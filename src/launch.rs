@@ -40,6 +40,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::Cover { dir } => mounts::cover(dir, uid, &privilege)?,
             Action::Link { link, to } => symlink::link(link, to, uid).map(|()| None)?,
             Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
+            Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
         };
         made.extend(mount);
     }

@@ -144,6 +144,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
             .filter_map(|(name, _)| name.into_string().ok())
             .collect(),
         keep_env: args.keep_env.clone(),
+        private_tmp: args.private_tmp,
     };
     let plan = Plan::build(&config, request, user, mode)?;
     tracing::debug!("plan:\n{plan}");

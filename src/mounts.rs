@@ -86,17 +86,38 @@ pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expec
     }))
 }
 
+/// Mounts an empty tmpfs, sticky and writable by all as /tmp is, over the
+/// system dir `dir`.
+pub fn tmpfs(dir: &Path, privilege: &Privilege) -> Result<Option<Expect>> {
+    let d = dir.display();
+    let target = open_system_dir(dir)?;
+    let mount = privilege.with(|| {
+        let tmp = sys::new_fs(c"tmpfs", &[(c"mode", c"1777")], BIND_FLAGS)
+            .map_err(|e| anyhow!("fsmount(tmpfs) => {e}"))?;
+        let mount = identify(tmp.as_fd(), dir)?;
+        sys::attach(tmp.as_fd(), target.as_fd())
+            .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))?;
+        Ok(mount)
+    })?;
+    Ok(Some(Expect {
+        target: dir.to_path_buf(),
+        mount,
+        flags: FsFlags::ST_NOSUID | FsFlags::ST_NODEV,
+    }))
+}
+
+/// A fixed system dir (/proc, /tmp), opened to mount on without following
+/// any symlink.
+fn open_system_dir(dir: &Path) -> Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+    resolve::open_at(AT_FDCWD, dir, flags).map_err(|e| resolve::refused(dir, e))
+}
+
 /// Mounts the PID namespace's own procfs over /proc: the session sees its
 /// own processes there, none of the user's others (no `/proc/PID/root`
-/// around the covers, no `/proc/PID/environ`). Root's /proc is no path the
-/// user controls, so it is opened as it is.
+/// around the covers, no `/proc/PID/environ`).
 pub fn proc(privilege: &Privilege) -> Result<()> {
-    let target = nix::fcntl::open(
-        "/proc",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| anyhow!("open(/proc) => {e}"))?;
+    let target = open_system_dir(Path::new("/proc"))?;
     privilege.with(|| {
         let proc = sys::new_fs(c"proc", &[], PROC_FLAGS).map_err(|e| {
             anyhow!("fsmount(proc) => {e}; the kernel refuses a new /proc where the host's is partly hidden (a container's masked /proc)")

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use nix::unistd::{Gid, Uid};
 
 use crate::config::{Account, Config};
@@ -44,6 +44,8 @@ pub enum Action {
     Link { link: PathBuf, to: PathBuf },
     /// Create the directory `path` (and missing parents, mode 0700) if absent.
     MakeDir { path: PathBuf },
+    /// Mount an empty tmpfs (mode 1777) over `dir`: the session's own.
+    Tmpfs { dir: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,8 @@ pub struct Request {
     pub caller_env: Vec<String>,
     /// Credential variables to pass on from the caller's environment all the same.
     pub keep_env: Vec<String>,
+    /// `--private-tmp`: an empty /tmp for this session.
+    pub private_tmp: bool,
 }
 
 impl Plan {
@@ -147,8 +151,17 @@ impl Plan {
                 dst: config.target.clone(),
             });
             actions.extend(others.map(|a| Action::Cover { dir: a.dir.clone() }));
+            if request.private_tmp || config.private_tmp {
+                actions.push(Action::Tmpfs { dir: "/tmp".into() });
+            }
             config.target.clone()
         } else {
+            if request.private_tmp || config.private_tmp {
+                bail!(
+                    "a private /tmp needs a namespace; symlink mode has none: use --mode \
+                     userns or privileged, or drop --private-tmp (private_tmp in the config)"
+                );
+            }
             actions.extend(shares.iter().map(|s| Action::Link {
                 link: account.dir.join(&s.name),
                 to: s.dir.clone(),
@@ -228,6 +241,11 @@ impl fmt::Display for Action {
             Action::MakeDir { path } => {
                 write!(f, "create {} (mode 0700) if missing", path.display())
             }
+            Action::Tmpfs { dir } => write!(
+                f,
+                "an empty tmpfs over {} (mode 1777, nosuid, nodev): the session's own",
+                dir.display()
+            ),
             Action::Link { link, to } => write!(
                 f,
                 "symlink {} -> {} (an empty directory there is replaced)",
@@ -270,7 +288,7 @@ impl fmt::Display for Plan {
         }
         for action in &self.actions {
             let kind = match action {
-                Action::Bind { .. } | Action::Cover { .. } => "mount",
+                Action::Bind { .. } | Action::Cover { .. } | Action::Tmpfs { .. } => "mount",
                 Action::Link { .. } | Action::MakeDir { .. } => "change",
             };
             writeln!(f, "{kind}: {action}")?;

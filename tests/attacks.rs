@@ -2621,7 +2621,10 @@ fn a_failover_prompt_is_in_no_process_list() {
     let argv = fs::read_to_string(user.path("argv")).unwrap();
     assert!(argv.starts_with("-p\n") && !argv.contains(secret), "{argv}");
     assert_eq!(fs::read_to_string(user.path("stdin")).unwrap(), secret);
-    let mut root = Command::new("sh").args(["-c", "sleep 30", secret]).spawn().unwrap();
+    let mut root = Command::new("sh")
+        .args(["-c", "sleep 30", secret])
+        .spawn()
+        .unwrap();
     let proc_cmdline = format!("/proc/{}/cmdline", root.id());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fs::read_to_string(&proc_cmdline).unwrap().contains(secret) {
@@ -3463,6 +3466,76 @@ fn a_session_cannot_type_into_the_callers_terminal() {
         eprintln!("control skipped: dev.tty.legacy_tiocsti=0, the kernel refuses TIOCSTI itself");
     }
     let _ = tmux(&["kill-server"]);
+}
+
+/// Attack (inside, shared places): a compte1 session leaves a file in /tmp
+/// for a compte2 session to pick up, or reads what compte2's client left
+/// there (2.1.332 keeps per-user state under /tmp/claude-UID).
+/// Outcome: with `--private-tmp` each session has an empty /tmp of its own
+/// (sticky, nosuid, nodev) that vanishes with it; without a namespace it is
+/// refused (125). Control: without the option the file crosses over.
+#[test]
+fn a_private_tmp_keeps_sessions_from_meeting_in_tmp() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let marker = format!("/tmp/cf-run-meet-{}", user.uid);
+    let _ = fs::remove_file(&marker);
+    let leave = format!("echo from-compte1 > {marker}; ls -A /tmp | wc -l");
+    let pick = format!("cat {marker} 2>&1; grep ' /tmp ' /proc/self/mountinfo | grep -c nosuid");
+    for mode in NAMESPACED {
+        let private = |account: &'static str, script: &str| {
+            let mut a = vec![
+                "--mode",
+                mode.name(),
+                "--account",
+                account,
+                "--private-tmp",
+                "--",
+            ];
+            a.extend(sh(script));
+            user.run(mode.bin(), &a)
+        };
+        let left = private("compte1", &leave);
+        assert_eq!(code(&left), Some(0), "{mode:?}: {}", stderr(&left));
+        assert_eq!(
+            stdout(&left),
+            "1\n",
+            "{mode:?}: a private /tmp starts empty"
+        );
+        let picked = private("compte2", &pick);
+        assert!(
+            stdout(&picked).contains("No such file"),
+            "{mode:?}: {}",
+            stdout(&picked)
+        );
+        assert!(
+            stdout(&picked).ends_with("1\n"),
+            "{mode:?}: {}",
+            stdout(&picked)
+        );
+        assert!(
+            !Path::new(&marker).exists(),
+            "{mode:?}: the private /tmp reached the host's"
+        );
+        // Control: the host's /tmp is one place for every session.
+        let left = launch(&user, mode, "compte1", &sh(&leave));
+        assert_eq!(code(&left), Some(0));
+        let picked = launch(&user, mode, "compte2", &sh(&pick));
+        assert!(
+            stdout(&picked).starts_with("from-compte1\n"),
+            "control: {}",
+            stdout(&picked)
+        );
+        fs::remove_file(&marker).unwrap();
+    }
+    let mut a = args(Mode::Symlink, "compte1", &["true"]);
+    a.insert(4, "--private-tmp");
+    assert_refused(
+        &user,
+        Mode::Symlink,
+        &a,
+        &["a private /tmp needs a namespace"],
+    );
 }
 
 /// Attack (inside, persistence): a compte1 session rewrites the user's
