@@ -209,28 +209,21 @@ impl Config {
                 .map(|s| (format!("share.{}", s.name), s.dir.as_path())),
         );
         dirs.push(("the mount target ~/.claude".into(), &self.target));
-        for (i, (a_name, a)) in dirs.iter().enumerate() {
-            for (b_name, b) in &dirs[i + 1..] {
-                let (a_shown, b_shown) = (a.display(), b.display());
-                if a == b {
-                    bail!(
-                        "{a_name} and {b_name} are the same directory ({a_shown}); give each its own"
-                    );
-                }
-                if a.starts_with(b) || b.starts_with(a) {
-                    let (inner, outer) = if a.starts_with(b) {
-                        ((a_name, a_shown), (b_name, b_shown))
-                    } else {
-                        ((b_name, b_shown), (a_name, a_shown))
-                    };
-                    bail!(
-                        "{} ({}) is inside {} ({}); they must not contain one another: move one elsewhere",
-                        inner.0,
-                        inner.1,
-                        outer.0,
-                        outer.1
-                    );
-                }
+        // Sorted by components, a dir that contains others comes right before
+        // one of them: neighbours are all there is to compare (n log n, not n²).
+        dirs.sort_by(|a, b| a.1.cmp(b.1));
+        for pair in dirs.windows(2) {
+            let ((a_name, a), (b_name, b)) = (&pair[0], &pair[1]);
+            let (a_shown, b_shown) = (a.display(), b.display());
+            if a == b {
+                bail!(
+                    "{a_name} and {b_name} are the same directory ({a_shown}); give each its own"
+                );
+            }
+            if b.starts_with(a) {
+                bail!(
+                    "{b_name} ({b_shown}) is inside {a_name} ({a_shown}); they must not contain one another: move one elsewhere"
+                );
             }
         }
         Ok(())
@@ -328,6 +321,23 @@ dir = "/srv/claude//alpha/"
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn nesting_is_found_among_many_accounts() {
+        let mut text = String::from("shared_projects = \"~/s\"\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("[accounts.a{i}]\ndir = \"~/acc/{i}\"\n"));
+        }
+        assert_eq!(parse(&text).unwrap().accounts.len(), 20_000);
+        let nested = format!("{text}[accounts.inner]\ndir = \"~/acc/123/x\"\n");
+        let e = err(&nested);
+        assert!(
+            e.contains("account \"inner\"'s dir") && e.contains("is inside account \"a123\"'s dir"),
+            "{e}"
+        );
+        let e = err(&format!("{text}[accounts.twin]\ndir = \"~/acc/7\"\n"));
+        assert!(e.contains("are the same directory"), "{e}");
     }
 
     #[test]
