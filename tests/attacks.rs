@@ -3248,6 +3248,23 @@ fn reach_outside(user: &TestUser, mode: Mode) -> String {
     report
 }
 
+/// The host pid of the user's process whose command line is exactly
+/// `cmdline`, once there is one (a session's command, seen from outside).
+fn pid_of(user: &TestUser, cmdline: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = Command::new("pgrep")
+            .args(["-U", &user.uid.to_string(), "-f", &format!("^{cmdline}$")])
+            .output()
+            .unwrap();
+        if let Some(pid) = stdout(&found).lines().next() {
+            return pid.to_owned();
+        }
+        assert!(Instant::now() < deadline, "{cmdline:?} never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Attack (inside, processes): a compte1 session goes after a compte2
 /// session's process, whose pid it is handed: signal it, raise its core limit
 /// with `prlimit` (then a SIGSEGV would leave a core of compte2's memory, its
@@ -3270,21 +3287,7 @@ fn a_session_cannot_signal_limit_or_read_another_sessions_processes() {
             .command(victim_mode.bin(), &victim_args, &[])
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let pid = loop {
-            let found = Command::new("pgrep")
-                .args(["-U", &user.uid.to_string(), "-f", "^sleep 37$"])
-                .output()
-                .unwrap();
-            if let Some(pid) = stdout(&found).lines().next() {
-                break pid.to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the victim session never started"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let pid = pid_of(&user, "sleep 37");
         for mode in MODES {
             let mut command = sh(probe).to_vec();
             command.extend(["sh", pid.as_str()]);
@@ -3332,18 +3335,7 @@ fn a_privileged_session_hands_out_no_user_namespace() {
     for mode in NAMESPACED {
         let session = args(mode, "compte1", &["sleep", "38"]);
         let mut child = user.command(mode.bin(), &session, &[]).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let pid = loop {
-            let found = Command::new("pgrep")
-                .args(["-U", &user.uid.to_string(), "-f", "^sleep 38$"])
-                .output()
-                .unwrap();
-            if let Some(pid) = stdout(&found).lines().next() {
-                break pid.to_owned();
-            }
-            assert!(Instant::now() < deadline, "the session never started");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let pid = pid_of(&user, "sleep 38");
         let ns = fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
         let join = user.run(
             Path::new("/usr/bin/nsenter"),
