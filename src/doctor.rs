@@ -74,6 +74,41 @@ fn bad(
     }
 }
 
+/// Other mounts through which an account dir is reachable: a launch covers
+/// those too (in the namespace modes); symlink mode leaves them open.
+fn second_mounts(config: &Config) -> Item {
+    let name = "other mounts";
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return bad(
+            Status::Warn,
+            name,
+            "cannot read /proc/self/mountinfo",
+            "mount /proc",
+        );
+    };
+    let found: Vec<String> = config
+        .accounts
+        .iter()
+        .flat_map(|a| {
+            crate::mounts::aliases(&mountinfo, &a.dir)
+                .into_iter()
+                .map(move |alias| format!("{}'s dir also at {}", a.name, alias.display()))
+        })
+        .collect();
+    if found.is_empty() {
+        return ok(name, "no other mount reaches an account dir");
+    }
+    bad(
+        Status::Warn,
+        name,
+        format!(
+            "{} (covered too in the namespace modes; open in symlink mode)",
+            found.join("; ")
+        ),
+        "nothing to do for the namespace modes; for symlink mode, unmount the second mount",
+    )
+}
+
 /// The unprivileged user namespace switches, in the order the probe reads them.
 const SYSCTLS: [&str; 3] = [
     "kernel.unprivileged_userns_clone",
@@ -169,6 +204,7 @@ fn check_all(config_path: &Path, user: &User) -> (Vec<Item>, Option<Mode>) {
             items.push(account_dir(account, user.uid));
         }
         items.push(shared_dir(config, user.uid));
+        items.push(second_mounts(config));
         items.extend(launch_checks(config, user, mode));
     }
     items.push(stale_locks(&State::of(user)));

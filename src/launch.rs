@@ -32,9 +32,25 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     // 2. Private mount and PID namespaces (none in symlink mode).
     namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
     // 3. The changes, in order, each through descriptors opened without
-    //    following symlinks.
+    //    following symlinks. A covered dir that another mount also reaches
+    //    (a bind of /home elsewhere) is covered there too.
+    let aliases = if plan.mode.namespaced() {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .context("read(/proc/self/mountinfo)")?;
+        plan.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Cover { dir } => Some(mounts::aliases(&mountinfo, dir)),
+                _ => None,
+            })
+            .flatten()
+            .map(|dir| Action::Cover { dir })
+            .collect()
+    } else {
+        vec![]
+    };
     let mut made = vec![];
-    for action in &plan.actions {
+    for action in plan.actions.iter().chain(&aliases) {
         let mount = match action {
             Action::Bind { src, dst } => mounts::bind(src, dst, uid, &privilege)?,
             Action::Cover { dir } => mounts::cover(dir, uid, &privilege)?,

@@ -126,6 +126,85 @@ pub fn proc(privilege: &Privilege) -> Result<()> {
     })
 }
 
+/// The other places where `dir`'s contents can be reached, read from
+/// `mountinfo` (`/proc/self/mountinfo`): under every other mount of the same
+/// filesystem whose root holds `dir` (a bind of /home elsewhere, a second
+/// mount of the same btrfs), and every mount of something inside `dir`. A
+/// cover over `dir` alone would leave those open.
+pub fn aliases(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
+    let mounts: Vec<_> = mountinfo.lines().filter_map(MountLine::parse).collect();
+    // The mount `dir` is reached through: the deepest, the last one mounted.
+    let Some((held, holder)) = mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| dir.starts_with(&m.point))
+        .max_by_key(|(i, m)| (m.point.components().count(), *i))
+    else {
+        return vec![];
+    };
+    let Ok(rest) = dir.strip_prefix(&holder.point) else {
+        return vec![];
+    };
+    let inside = holder.root.join(rest);
+    let mut found: Vec<PathBuf> = mounts
+        .iter()
+        .enumerate()
+        .filter(|&(i, m)| i != held && m.dev == holder.dev && !m.point.starts_with(dir))
+        .filter_map(|(_, m)| {
+            if let Ok(rest) = inside.strip_prefix(&m.root) {
+                Some(m.point.join(rest))
+            } else {
+                m.root.starts_with(&inside).then(|| m.point.clone())
+            }
+        })
+        .filter(|alias| alias != dir)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The fields of a mountinfo line that `aliases` needs.
+struct MountLine {
+    dev: String,
+    root: PathBuf,
+    point: PathBuf,
+}
+
+impl MountLine {
+    fn parse(line: &str) -> Option<MountLine> {
+        let mut fields = line.split(' ').skip(2);
+        let dev = fields.next()?.to_owned();
+        let root = PathBuf::from(unescape(fields.next()?));
+        let point = PathBuf::from(unescape(fields.next()?));
+        Some(MountLine { dev, root, point })
+    }
+}
+
+/// A mountinfo path: space, tab, newline and backslash come as octal escapes.
+fn unescape(field: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
 /// The mount id and root inode of the detached mount `tree`.
 fn identify(tree: BorrowedFd, what: &Path) -> Result<Identity> {
     sys::identity(tree).map_err(|e| anyhow!("statx({}, STATX_MNT_ID) => {e}", what.display()))
@@ -188,4 +267,35 @@ fn create_dir(dst: &Path, uid: Uid) -> Result<OwnedFd> {
     resolve::check_owner(dst, &st, uid, "mount target")?;
     tracing::debug!("created {d}");
     Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: &str = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 0:25 / /proc rw - proc proc rw
+41 22 254:0 /home /srv/home\\040copy rw shared:1 - ext4 /dev/vda rw
+42 22 254:0 /home/u/.claude-two/sub /mnt/sub rw - ext4 /dev/vda rw
+43 22 254:0 /var /var2 rw - ext4 /dev/vda rw
+";
+
+    #[test]
+    fn a_second_mount_of_the_home_is_an_alias() {
+        let dir = Path::new("/home/u/.claude-two");
+        assert_eq!(
+            aliases(HOST, dir),
+            [
+                PathBuf::from("/mnt/sub"),
+                PathBuf::from("/srv/home copy/u/.claude-two")
+            ]
+        );
+        assert_eq!(
+            aliases(HOST, Path::new("/var/x")),
+            [PathBuf::from("/var2/x")]
+        );
+        let plain = HOST.lines().take(2).collect::<Vec<_>>().join("\n");
+        assert!(aliases(&plain, dir).is_empty());
+    }
 }

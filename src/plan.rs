@@ -235,7 +235,8 @@ impl fmt::Display for Action {
             ),
             Action::Cover { dir } => write!(
                 f,
-                "cover {} with an empty read-only tmpfs (nosuid, nodev, noexec)",
+                "cover {} with an empty read-only tmpfs (nosuid, nodev, noexec), and \
+                 every other mount that reaches it",
                 dir.display()
             ),
             Action::MakeDir { path } => {

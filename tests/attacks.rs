@@ -3530,6 +3530,75 @@ fn a_private_tmp_keeps_sessions_from_meeting_in_tmp() {
     );
 }
 
+/// Attack (inside, paths): the host has a second mount through which the
+/// user's home can be reached (an admin's bind of /home elsewhere, a second
+/// mount of the same filesystem): compte2's dir is covered at its own path,
+/// but not at the other one.
+/// Outcome: harmless: cf-run covers compte2's dir wherever another mount
+/// reaches it, and `doctor` names the second mount. Control: outside cf-run,
+/// compte2's credentials are readable through the second mount.
+#[test]
+fn a_second_mount_of_the_home_is_covered_too() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let alias = PathBuf::from(format!("/tmp/cf-run-alias-{}", user.uid));
+    fs::create_dir_all(&alias).unwrap();
+    set_mode(&alias, 0o755);
+    let through = alias.join(".claude-compte2/.credentials.json");
+    let read = format!("cat {} 2>&1", through.display());
+    let in_world = |inner: Vec<String>| {
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$0\" \"$1\" && shift && exec \"$@\"")
+            .arg(&user.home)
+            .arg(&alias)
+            .args(inner)
+            .current_dir(&user.home)
+            .output()
+            .unwrap()
+    };
+    let as_user = |mut rest: Vec<String>| {
+        let mut v = vec![
+            "setpriv".to_string(),
+            format!("--reuid={}", user.uid),
+            format!("--regid={}", user.gid),
+            "--init-groups".into(),
+            "--reset-env".into(),
+            "--".into(),
+        ];
+        v.append(&mut rest);
+        v
+    };
+    let control = in_world(as_user(vec!["sh".into(), "-c".into(), read.clone()]));
+    assert!(
+        stdout(&control).contains(SECRET),
+        "control: {}{}",
+        stdout(&control),
+        stderr(&control)
+    );
+    for mode in NAMESPACED {
+        let mut launch: Vec<String> = args(mode, "compte1", &sh(&read))
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        launch.insert(0, bin_str(mode).to_string());
+        let out = in_world(as_user(launch));
+        // cat's own status: the file is not there.
+        assert_eq!(code(&out), Some(1), "{mode:?}: {}", stderr(&out));
+        assert!(!stdout(&out).contains(SECRET), "{mode:?}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("No such file"),
+            "{mode:?}: {}",
+            stdout(&out)
+        );
+    }
+    // doctor names the second way in.
+    let doctor = in_world(as_user(vec![bin_str(Mode::Userns).into(), "doctor".into()]));
+    let want = format!("compte2's dir also at {}/.claude-compte2", alias.display());
+    assert!(stdout(&doctor).contains(&want), "{}", stdout(&doctor));
+    fs::remove_dir(&alias).unwrap();
+}
+
 /// Attack (inside, persistence): a compte1 session rewrites the user's
 /// config (which it can write, as the user) to drop compte2, so that the
 /// next compte1 session does not cover compte2's dir.
