@@ -2641,6 +2641,56 @@ fn a_failover_prompt_is_in_no_process_list() {
     root.wait().unwrap();
 }
 
+/// Attack (state files): a FIFO planted as `cf-run init`'s journal (or its
+/// lock) in the shared dir, so that init hangs forever reading or opening it.
+/// Outcome: refused at once (125, naming the file: "not a file cf-run init
+/// made", or ENXIO for a FIFO opened to write), nothing merged. Control: a plain reader of the same FIFO blocks (timeout's 124).
+#[test]
+fn a_fifo_as_inits_journal_never_hangs_init() {
+    let user = TestUser::acquire();
+    user.write(".claude-compte1/projects/-p/a.jsonl", "{\"n\":1}\n");
+    user.mkdir(".claude-compte2");
+    let work = user.mkdir(".claude-projects-shared/.cf-init");
+    let home = user.home.display().to_string();
+    let init = [
+        "10".to_string(),
+        bins().plain.display().to_string(),
+        "init".into(),
+        "--shared".into(),
+        format!("{home}/.claude-projects-shared"),
+        "--account".into(),
+        format!("compte1={home}/.claude-compte1"),
+        "--account".into(),
+        format!("compte2={home}/.claude-compte2"),
+    ];
+    let init: Vec<&str> = init.iter().map(String::as_str).collect();
+    for planted in ["journal", "lock"] {
+        let fifo = work.join(planted);
+        // The journal's run made a lock file: that one gives way to the FIFO.
+        let _ = fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        lchown(&fifo, Some(user.uid), Some(user.gid)).unwrap();
+        let out = user.run(Path::new("/usr/bin/timeout"), &init);
+        assert_eq!(code(&out), Some(125), "{planted}: {}", stderr(&out));
+        // Named, with why: not a file init made, or (a FIFO opened to
+        // write, with nobody reading) ENXIO.
+        let err = stderr(&out);
+        assert!(err.contains(fifo.to_str().unwrap()), "{err}");
+        assert!(
+            err.contains("not a file cf-run init made")
+                || err.contains("No such device or address"),
+            "{err}"
+        );
+        assert!(user.path(".claude-compte1/projects/-p/a.jsonl").exists());
+        let control = user.run(
+            Path::new("/usr/bin/timeout"),
+            &["0.5", "cat", fifo.to_str().unwrap()],
+        );
+        assert_eq!(code(&control), Some(124), "control: {planted}");
+        fs::remove_file(&fifo).unwrap();
+    }
+}
+
 /// Attack: forge a registry entry naming a root process (pid and start time
 /// right, so it looks live) and ask `cf-run stop` (plain and privileged
 /// copy) to stop that "session".

@@ -6,11 +6,11 @@
 //! and its copies in flight, and goes when the job is done.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::WORK_DIR;
 use super::steps::Event;
@@ -62,11 +62,17 @@ impl Journal {
             }
         }
         let path = dir.join("journal");
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
+        let mut text = String::new();
+        match checked(&path, OpenOptions::new().read(true)) {
+            Ok(mut file) => {
+                file.read_to_string(&mut text)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+            }
+            Err(e)
+                if e.downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) => {}
+            Err(e) => return Err(e),
+        }
         // A line torn by a kill mid-write is skipped.
         let earlier = text
             .lines()
@@ -128,12 +134,26 @@ impl Journal {
 }
 
 fn open(path: &Path, options: &mut OpenOptions) -> Result<File> {
-    options
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+    checked(path, options.create(true).mode(0o600))
+}
+
+/// Opens a file of the work dir, never through a symlink, never blocking
+/// on a FIFO, and only if it is a plain file with one link: one that init
+/// made, not something planted to be written through or to hang on.
+fn checked(path: &Path, options: &mut OpenOptions) -> Result<File> {
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.nlink() != 1 {
+        bail!(
+            "{} is not a file cf-run init made (a FIFO, a device or a hard link); \
+             move it away and run cf-run init again",
+            path.display()
+        );
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
