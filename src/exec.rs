@@ -54,6 +54,7 @@ pub fn exec(
         .into_iter()
         .map(cstring)
         .collect::<Result<Vec<_>>>()?;
+    sys::restore_sigxfsz().map_err(|e| anyhow::anyhow!("sigaction(SIGXFSZ) => {e}"))?;
     let errno = nix::unistd::execvpe(&argv[0], &argv, &envp).unwrap_err();
     let name = command[0].to_string_lossy();
     // Like env(1): 127 when not found, 126 when found but not runnable.

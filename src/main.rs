@@ -49,6 +49,7 @@ use crate::user::User;
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // What Rust's start would have done.
     sys::open_stdio();
+    sys::ignore_sigxfsz();
     let status = status();
     // Rust's start would flush stdout at exit; `--dry-run` and `ps` print through it.
     let _ = std::io::stdout().flush();

@@ -368,21 +368,23 @@ pub fn register(state: &State, entry: &Entry) -> Result<()> {
     // is rewritten only once it proves to be one cf-run made.
     let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     let mode = Mode::S_IRUSR | Mode::S_IWUSR;
-    let fd = match openat(
-        &dir,
-        name.as_str(),
-        flags | OFlag::O_CREAT | OFlag::O_EXCL,
-        mode,
-    ) {
+    let create = flags | OFlag::O_CREAT | OFlag::O_EXCL;
+    let (fd, made) = match openat(&dir, name.as_str(), create, mode) {
         Err(Errno::EEXIST) => {
             let fd = openat(&dir, name.as_str(), flags, mode)
                 .map_err(|e| anyhow!("openat({name}) => {e}"))?;
             check_own_file(&fd, &name, state.uid).with_context(|| state.refused())?;
-            fd
+            (fd, false)
         }
-        fd => fd.map_err(|e| anyhow!("openat({name}) => {e}"))?,
+        fd => (fd.map_err(|e| anyhow!("openat({name}) => {e}"))?, true),
     };
-    overwrite(&fd, &json).map_err(|e| anyhow!("write({name}) => {e}"))
+    overwrite(&fd, &json).map_err(|e| {
+        // No empty entry left behind (a file-size limit, a full disk).
+        if made {
+            let _ = unlinkat(&dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        anyhow!("write({name}) => {e}")
+    })
 }
 
 /// Writes `bytes` over the start of `fd`, then cuts it to length: truncating

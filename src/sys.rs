@@ -152,6 +152,30 @@ pub fn fork() -> Result<Fork, Errno> {
     })
 }
 
+/// The caller's SIGXFSZ disposition, while cf-run ignores the signal.
+static CALLER_SIGXFSZ: std::sync::OnceLock<SigAction> = std::sync::OnceLock::new();
+
+/// Ignores SIGXFSZ, so that a write over RLIMIT_FSIZE fails with EFBIG,
+/// which cf-run reports, instead of killing it half-way.
+pub fn ignore_sigxfsz() {
+    let ignore = SigAction::new(
+        nix::sys::signal::SigHandler::SigIgn,
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    if let Ok(caller) = set_action(Signal::SIGXFSZ, &ignore) {
+        let _ = CALLER_SIGXFSZ.set(caller);
+    }
+}
+
+/// Gives the command the caller's SIGXFSZ disposition back.
+pub fn restore_sigxfsz() -> Result<(), Errno> {
+    match CALLER_SIGXFSZ.get() {
+        Some(caller) => set_action(Signal::SIGXFSZ, caller).map(drop),
+        None => Ok(()),
+    }
+}
+
 /// Sets the disposition of `sig`, returning the one it replaces.
 pub fn set_action(sig: Signal, action: &SigAction) -> Result<SigAction, Errno> {
     // SAFETY: only SIG_DFL, SIG_IGN or an action taken from sigaction itself

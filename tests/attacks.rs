@@ -2691,6 +2691,64 @@ fn a_fifo_as_inits_journal_never_hangs_init() {
     }
 }
 
+/// Attack (state files): launch cf-run under a file-size limit of 0
+/// (`prlimit --fsize=0`), so that its registry write fails half-way: by
+/// default the kernel kills a process that writes past the limit (SIGXFSZ),
+/// leaving an empty entry behind.
+/// Outcome: refused (125, "write(... ) => EFBIG"), no file left in the
+/// registry, and the command of a launch that succeeds gets the caller's
+/// SIGXFSZ disposition. Control: `sh` writing under the same limit dies of
+/// SIGXFSZ.
+#[test]
+fn a_file_size_limit_fails_a_launch_cleanly() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    for mode in MODES {
+        let mut a = vec!["--fsize=0", bin_str(mode)];
+        a.extend(args(mode, "compte1", &["true"]));
+        let out = user.run(Path::new("/usr/bin/prlimit"), &a);
+        assert_eq!(
+            code(&out),
+            Some(125),
+            "{mode:?}: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("EFBIG"), "{mode:?}: {}", stderr(&out));
+        let left = Command::new("find")
+            .arg(user.path(".local/state/cf-run/sessions"))
+            .args(["-type", "f"])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&left), "", "{mode:?}: left behind");
+    }
+    let ignored = |sig_ign: &str| {
+        u64::from_str_radix(sig_ign.trim(), 16).unwrap() & (1 << (libc::SIGXFSZ - 1))
+    };
+    let out = launch(
+        &user,
+        Mode::Userns,
+        "compte1",
+        &sh("grep SigIgn /proc/self/status"),
+    );
+    let mask = stdout(&out).trim().trim_start_matches("SigIgn:").to_owned();
+    assert_eq!(
+        ignored(&mask),
+        0,
+        "the command inherited cf-run's SIGXFSZ: {mask}"
+    );
+    let control = user.run(
+        Path::new("/usr/bin/prlimit"),
+        &["--fsize=0", "sh", "-c", "echo x > ~/big"],
+    );
+    assert_eq!(
+        control.status.signal(),
+        Some(libc::SIGXFSZ),
+        "control: {:?}",
+        control.status
+    );
+}
+
 /// Attack: forge a registry entry naming a root process (pid and start time
 /// right, so it looks live) and ask `cf-run stop` (plain and privileged
 /// copy) to stop that "session".
