@@ -27,9 +27,12 @@ if ((${#need[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi
 
-# The pinned Claude Code client for the end-to-end tests; a failed install fails the run.
+# The Claude Code clients for the end-to-end tests, the newest supported
+# (scripts/claude-version) and the oldest (scripts/claude-version-oldest);
+# a failed install fails the run.
 CF_RUN_CLAUDE=$(scripts/install-claude.sh)
 export CF_RUN_CLAUDE
+oldest=$(CLAUDE_CODE_VERSION=$(tr -d '[:space:]' <scripts/claude-version-oldest) scripts/install-claude.sh)
 
 # The binary under test is built as it ships: static; the release build
 # that ships must not link NSS.
@@ -38,3 +41,8 @@ static_deps
 static_cargo build --release --locked
 static_check "$static_dir/release/cf-run"
 static_cargo test --locked "$@"
+# The suites that run the real client, again with the oldest supported one.
+if (($# == 0)); then
+    CF_RUN_CLAUDE=$oldest static_cargo test --locked --test claude --test share --test sessions
+    CF_RUN_CLAUDE=$oldest static_cargo test --locked --test attacks -- an_exported_key
+fi
