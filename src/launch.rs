@@ -1,4 +1,5 @@
-//! Carrying out a plan, in one ordered sequence, then exec'ing the command.
+//! Carrying out a plan, in one ordered sequence, then running the command:
+//! under cf-run as its parent in the namespace modes, in its place in symlink mode.
 
 use std::convert::Infallible;
 
@@ -20,7 +21,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         checks::verify(check, uid)?;
     }
     // 1b. The session's lock, held by this process for the session's life.
-    let _lock = match &plan.session {
+    let lock = match &plan.session {
         Some(id) => Some(Lock::acquire(
             &plan.state,
             id,
@@ -34,7 +35,11 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     // 3. The changes, in order, each through descriptors opened without
     //    following symlinks. A covered dir that another mount also reaches
     //    (a bind of /home elsewhere) is covered there too.
-    let aliases = if plan.mode.namespaced() {
+    let covers = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Cover { .. }));
+    let aliases = if covers {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
             .context("read(/proc/self/mountinfo)")?;
         plan.actions
@@ -72,17 +77,17 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     let mode = plan.mode.to_string();
     let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode, cwd);
     session::register(&plan.state, &entry)?;
-    // 4. Symlink mode: nothing to supervise; the command takes cf-run's
-    //    place and inherits the lock's descriptor.
+    // 4. Symlink mode: nothing to supervise; behind the same filter, the
+    //    command takes cf-run's place and inherits the lock's descriptor.
     if !plan.mode.namespaced() {
         namespace::drop_privileges(plan.no_new_privs)?;
         seccomp::guard_terminal(&privilege, plan.no_new_privs)?;
-        if let Some(lock) = &_lock {
+        if let Some(lock) = &lock {
             lock.inherit()?;
         }
         return exec::exec(&plan.command, &plan.unset, &plan.env);
     }
-    // 4. This process stays outside as the session's parent, holding the
+    // 5. This process stays outside as the session's parent, holding the
     //    lock; its child is pid 1 of the new PID namespace.
     match monitor::split()? {
         Role::Parent(parent) => {
@@ -90,13 +95,13 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             parent.wait()?.exit()
         }
         Role::Pid1(pid1) => {
-            // 5. The namespace's own /proc: none of the user's other processes.
+            // 6. The namespace's own /proc: none of the user's other processes.
             mounts::proc(&privilege)?;
-            // 5b. No process of the session may type into the terminal.
+            // 7. No process of the session may type into the terminal.
             seccomp::guard_terminal(&privilege, plan.no_new_privs)?;
-            // 6. Nothing privileged survives into the session.
+            // 8. Nothing privileged survives into the session.
             namespace::drop_privileges(plan.no_new_privs)?;
-            // 7. The command, pid 2, takes the child's place.
+            // 9. The command, pid 2, forked by pid 1.
             pid1.serve(|| exec::exec(&plan.command, &plan.unset, &plan.env))
         }
     }
