@@ -3,6 +3,7 @@
 //! to exactly what was checked. Flags are set on the detached copy before it
 //! is attached, so no moment exists where the mount lacks nosuid or nodev.
 
+use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -68,16 +69,9 @@ pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expec
         }
         Entry::Link(_) | Entry::Other => bail!("{d} is not a real directory; refusing to cover it"),
     };
-    let mount = privilege.with(|| {
-        // An empty root that anyone may list: nothing to see, nothing to write.
-        let options = [(c"mode", c"0555"), (c"size", c"4k")];
-        let empty = sys::new_fs(c"tmpfs", &options, COVER_FLAGS)
-            .map_err(|e| anyhow!("fsmount(tmpfs, ro) => {e}"))?;
-        let mount = identify(empty.as_fd(), Path::new("tmpfs"))?;
-        sys::attach(empty.as_fd(), target.as_fd())
-            .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))?;
-        Ok(mount)
-    })?;
+    // An empty root that anyone may list: nothing to see, nothing to write.
+    let options = [(c"mode", c"0555"), (c"size", c"4k")];
+    let mount = privilege.with(|| new_tmpfs(&options, COVER_FLAGS, &target, dir))?;
     tracing::debug!("covered {d}");
     Ok(Some(Expect {
         target: dir.to_path_buf(),
@@ -89,21 +83,29 @@ pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expec
 /// Mounts an empty tmpfs, sticky and writable by all as /tmp is, over the
 /// system dir `dir`.
 pub fn tmpfs(dir: &Path, privilege: &Privilege) -> Result<Option<Expect>> {
-    let d = dir.display();
     let target = open_system_dir(dir)?;
-    let mount = privilege.with(|| {
-        let tmp = sys::new_fs(c"tmpfs", &[(c"mode", c"1777")], BIND_FLAGS)
-            .map_err(|e| anyhow!("fsmount(tmpfs) => {e}"))?;
-        let mount = identify(tmp.as_fd(), dir)?;
-        sys::attach(tmp.as_fd(), target.as_fd())
-            .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))?;
-        Ok(mount)
-    })?;
+    let mount = privilege.with(|| new_tmpfs(&[(c"mode", c"1777")], BIND_FLAGS, &target, dir))?;
     Ok(Some(Expect {
         target: dir.to_path_buf(),
         mount,
         flags: FsFlags::ST_NOSUID | FsFlags::ST_NODEV,
     }))
+}
+
+/// Mounts a new tmpfs with `options` and `attrs` on `target` (the dir `dir`).
+fn new_tmpfs(
+    options: &[(&CStr, &CStr)],
+    attrs: u64,
+    target: &OwnedFd,
+    dir: &Path,
+) -> Result<Identity> {
+    let d = dir.display();
+    let tmp =
+        sys::new_fs(c"tmpfs", options, attrs).map_err(|e| anyhow!("fsmount(tmpfs) => {e}"))?;
+    let mount = identify(tmp.as_fd(), dir)?;
+    sys::attach(tmp.as_fd(), target.as_fd())
+        .map_err(|e| anyhow!("move_mount(tmpfs, {d}) => {e}"))?;
+    Ok(mount)
 }
 
 /// A fixed system dir (/proc, /tmp), opened to mount on without following
