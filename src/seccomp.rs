@@ -36,6 +36,13 @@ const OTHER_ABIS: [ScmpArch; 0] = [];
 /// setuid allowed), the launch goes on without the filter and says so:
 /// symlink mode isolates nothing the filter would add to.
 pub fn guard_terminal(privilege: &Privilege, no_new_privs: bool) -> Result<()> {
+    if !no_new_privs && !privilege.holds_sys_admin() {
+        eprintln!(
+            "cf-run: warning: setuid programs are allowed in this symlink-mode session, so \
+             no seccomp filter keeps it from typing into your terminal (TIOCSTI)"
+        );
+        return Ok(());
+    }
     let failed = |what: &str, e: libseccomp::error::SeccompError| anyhow!("seccomp: {what} => {e}");
     let mut filter = ScmpFilterContext::new(ScmpAction::Allow).map_err(|e| failed("init", e))?;
     // no_new_privs is cf-run's to set (or not, where setuid is allowed).
@@ -51,13 +58,6 @@ pub fn guard_terminal(privilege: &Privilege, no_new_privs: bool) -> Result<()> {
         filter
             .add_rule_conditional(ScmpAction::Errno(libc::EPERM), ioctl, &[low_32_bits])
             .map_err(|e| failed(name, e))?;
-    }
-    if !no_new_privs && !privilege.holds_sys_admin() {
-        eprintln!(
-            "cf-run: warning: setuid programs are allowed in this symlink-mode session, so \
-             no seccomp filter keeps it from typing into your terminal (TIOCSTI)"
-        );
-        return Ok(());
     }
     privilege.with(|| filter.load().map_err(|e| failed("load", e)))
 }
