@@ -1,5 +1,7 @@
-//! Replacing cf-run with the command: nothing of cf-run stays resident, so the
-//! exit status, signals and terminal are the command's own.
+//! Exec'ing the command: argv and the environment it gets (the caller's,
+//! with what secure-exec mode dropped given back, less the credentials the
+//! plan removes, plus what it sets). In the namespace modes this runs as pid 2
+//! of the session; in symlink mode it replaces cf-run.
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
