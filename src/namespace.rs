@@ -1,4 +1,4 @@
-//! Entering the private mount namespace, and the capabilities around it.
+//! Entering the private mount and PID namespaces, and the capabilities around them.
 
 use std::path::Path;
 
