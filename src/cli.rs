@@ -50,6 +50,7 @@ impl Cli {
             || l.dry_run
             || l.session.is_some()
             || l.wait
+            || l.failover
             || !l.command.is_empty();
         if cli.command.is_some() && launch {
             use clap::CommandFactory;
@@ -200,8 +201,22 @@ fn credential(s: &str) -> Result<String, String> {
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
     /// The account to run as: a name from the config's [accounts] tables
-    #[arg(long, value_name = "NAME", required = true)]
+    /// [with --failover, default: the first in config order not cooling down]
+    #[arg(long, value_name = "NAME", required_unless_present = "failover")]
     pub account: Option<String>,
+
+    /// Stay with the session in this terminal: when it hits a usage limit, end
+    /// it and resume it under the next account, by itself
+    #[arg(long)]
+    pub failover: bool,
+
+    /// With --failover: what the session is told when it goes on under the next account
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "Continue the task from where it stopped."
+    )]
+    pub continue_prompt: String,
 
     /// How to isolate the session [default: the config's mode, else auto]
     #[arg(long, value_enum)]

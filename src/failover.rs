@@ -1,5 +1,6 @@
-//! `cf-run failover`: a headless task that moves to the next account when the
-//! current one hits its usage limit, within one session id.
+//! Moving a session to the next account when the current one hits its usage
+//! limit, within one session id: `cf-run failover` for a headless task, and
+//! `cf-run --failover` for a session in the terminal it was started from.
 //!
 //! Each attempt is this same binary launching `claude` under one account, so
 //! it gets its own namespace and the session's lock exactly as a hand-made
@@ -22,7 +23,8 @@ use serde_json::Value;
 use crate::cli::FailoverArgs;
 use crate::config::Config;
 use crate::exit::{self, Exit};
-use crate::session::State;
+use crate::handover;
+use crate::session::{self, State};
 use crate::supervise;
 use crate::user::User;
 
@@ -88,18 +90,189 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs
     if let Some(out) = last_output {
         std::io::stdout().write_all(&out)?;
     }
-    let waits: Vec<_> = accounts
+    Err(all_limited(&accounts, &limits).into())
+}
+
+/// What `cf-run --failover` is asked.
+pub struct Supervised {
+    pub account: Option<String>,
+    pub mode: Option<crate::mode::ModeChoice>,
+    pub command: Vec<OsString>,
+    pub continue_prompt: String,
+}
+
+/// How long an account that hit a limit with no reset time in its text is
+/// skipped.
+const COOLDOWN: u64 = 3600;
+
+/// `cf-run --failover`: runs the command under one account after another in
+/// this terminal, each a full launch of its own. When this launch's
+/// transcript records a usage limit, the client is ended (SIGTERM through its
+/// cf-run), the account's cool-down recorded, what the resume needs carried
+/// to the next account, and the session resumed there with the continue
+/// prompt. Ends as the client does when it ends by itself; 75 when every
+/// account is limited.
+pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervised) -> Result<()> {
+    let state = State::of(user);
+    let mut limits = Limits::load(&state)?;
+    let mut command = if req.command.is_empty() {
+        vec![OsString::from("claude")]
+    } else {
+        req.command
+    };
+    let id = match session::from_command(&command) {
+        Some(id) => id,
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            command.extend(["--session-id".into(), id.clone().into()]);
+            id
+        }
+    };
+    let order: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
+    let cwd = std::env::current_dir().context("getcwd")?;
+    let mut account = match req.account {
+        Some(name) => config.account(&name)?.name.clone(),
+        None => next_account(config, &order, &limits, None)
+            .ok_or_else(|| all_limited(&order, &limits))?,
+    };
+    let me = std::env::current_exe().context("cannot find this program (/proc/self/exe)")?;
+    loop {
+        let started = Timestamp::now();
+        let mut launch = Command::new(&me);
+        launch
+            .arg("--config")
+            .arg(config_path)
+            .args(["--account", &account]);
+        if let Some(mode) = req.mode {
+            use clap::ValueEnum;
+            if let Some(name) = mode.to_possible_value() {
+                launch.args(["--mode", name.get_name()]);
+            }
+        }
+        let mut child = launch
+            .arg("--")
+            .args(&command)
+            .spawn()
+            .with_context(|| format!("cannot run {}", me.display()))?;
+        let mut follower = supervise::Follower::since(started);
+        let limit = loop {
+            if let Some(status) = child.try_wait()? {
+                crate::monitor::End::of_child(status).exit();
+            }
+            if let Some(limit) = follower.poll(&config.shared, &id)? {
+                break limit;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        end(&mut child)?;
+        let until = reset_time(&limit.text, Timestamp::now())
+            .unwrap_or_else(|| Timestamp::now() + jiff::SignedDuration::from_secs(COOLDOWN as i64));
+        limits.record(&account, until);
+        limits.save(&state)?;
+        let Some(next) = next_account(config, &order, &limits, Some(&account)) else {
+            return Err(all_limited(&order, &limits).into());
+        };
+        let (from, to) = (&config.account(&account)?.dir, &config.account(&next)?.dir);
+        if let Err(e) = handover::carry(from, to, &cwd) {
+            let line = format!("cf-run: warning: {e:#}; {next} may ask to trust this folder");
+            eprintln!("{}", crate::output::printable(&line));
+        }
+        let line = format!(
+            "cf-run: account {account} hit its usage limit (until {until}): session {id} goes on under {next}"
+        );
+        eprintln!("{}", crate::output::printable(&line));
+        command = resumed(&command, &id, &req.continue_prompt);
+        account = next;
+    }
+}
+
+/// The next account in config order after `after` (from the start when
+/// none) that is not cooling down and has logged in; accounts never logged
+/// in are named and passed over.
+fn next_account(
+    config: &Config,
+    order: &[String],
+    limits: &Limits,
+    after: Option<&str>,
+) -> Option<String> {
+    let start = after
+        .and_then(|a| order.iter().position(|n| n == a))
+        .map_or(0, |i| i + 1);
+    let now = Timestamp::now();
+    (0..order.len())
+        .map(|k| &order[(start + k) % order.len()])
+        .filter(|name| Some(name.as_str()) != after)
+        .filter(|name| limits.cooling(name, now).is_none())
+        .find(|name| {
+            let account = config.account(name).ok();
+            let ready = account.is_some_and(|a| handover::logged_in(&a.dir, &a.env));
+            if !ready {
+                eprintln!("cf-run: account {name} has never logged in (no .credentials.json, no key): passed over");
+            }
+            ready
+        })
+        .cloned()
+}
+
+/// The error when every account is cooling down: which, and until when.
+fn all_limited(order: &[String], limits: &Limits) -> Exit {
+    let waits: Vec<_> = order
         .iter()
         .map(|a| match limits.cooling(a, Timestamp::now()) {
             Some(until) => format!("{a} until {until}"),
-            None => format!("{a} (reset time unknown)"),
+            None => format!("{a} (not logged in)"),
         })
         .collect();
-    Err(Exit::new(
+    Exit::new(
         exit::TEMPFAIL,
         format!("every account is at its usage limit: {}", waits.join(", ")),
     )
-    .into())
+}
+
+/// Ends the client of a launch that hit its limit: SIGTERM, which its cf-run
+/// relays, then SIGKILL after 10 s.
+fn end(child: &mut std::process::Child) -> Result<()> {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// `command` resuming session `id` with `prompt`: its own session arguments
+/// (however spelled) give way to `--resume ID PROMPT`.
+fn resumed(command: &[OsString], id: &str, prompt: &str) -> Vec<OsString> {
+    let names = |args: &[&OsString]| {
+        let mut line = vec![OsString::from("claude")];
+        line.extend(args.iter().map(|a| (*a).clone()));
+        session::from_command(&line).as_deref() == Some(id)
+    };
+    let mut out = Vec::with_capacity(command.len() + 3);
+    let mut skip = false;
+    for (i, arg) in command.iter().enumerate() {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if names(&[arg]) {
+            continue;
+        }
+        // An option whose value, the next argument, is the id.
+        if let Some(next) = command.get(i + 1)
+            && names(&[arg, next])
+            && !names(&[next])
+        {
+            skip = true;
+            continue;
+        }
+        out.push(arg.clone());
+    }
+    out.extend(["--resume".into(), id.into(), prompt.into()]);
+    out
 }
 
 struct Attempt {
@@ -268,6 +441,22 @@ mod tests {
 
     fn reset(text: &str) -> Option<String> {
         reset_time(text, now()).map(|t| t.to_string())
+    }
+
+    #[test]
+    fn a_resume_replaces_the_sessions_own_arguments_however_spelled() {
+        let id = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        let want = args(&["claude", "--model", "x", "--resume", id, "go on"]);
+        for given in [
+            args(&["claude", "--model", "x", "--session-id", id]),
+            args(&["claude", "--session-id", id, "--model", "x"]),
+            args(&["claude", &format!("--resume={id}"), "--model", "x"]),
+            args(&["claude", "-r", &id.to_uppercase(), "--model", "x"]),
+            args(&["claude", &format!("-r{id}"), "--model", "x"]),
+        ] {
+            assert_eq!(resumed(&given, id, "go on"), want, "{given:?}");
+        }
     }
 
     #[test]

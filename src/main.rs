@@ -14,6 +14,7 @@ mod environ;
 mod exec;
 mod exit;
 mod failover;
+mod handover;
 mod init;
 mod launch;
 mod mode;
@@ -131,6 +132,15 @@ fn load_config(cli: &Cli, user: &User) -> Result<Config> {
 
 fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     let config = load_config(cli, user)?;
+    if args.failover {
+        let request = failover::Supervised {
+            account: args.account.clone(),
+            mode: args.mode,
+            command: args.command.clone(),
+            continue_prompt: args.continue_prompt.clone(),
+        };
+        return failover::supervise(&config, &config_path(cli, user), user, request);
+    }
     let policy = Policy::load(Path::new(policy::PATH))?;
     policy.permit(&config)?;
     let choice = args.mode.unwrap_or(config.mode);

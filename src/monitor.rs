@@ -54,6 +54,16 @@ impl End {
         }
     }
 
+    /// How a child process of cf-run's own ended.
+    pub fn of_child(status: std::process::ExitStatus) -> End {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal().map(Signal::try_from)) {
+            (Some(code), _) => End::Exited(code as u8),
+            (None, Some(Ok(sig))) => End::Killed(sig),
+            _ => End::Exited(crate::exit::FAILURE),
+        }
+    }
+
     fn encode(self) -> [u8; 2] {
         match self {
             End::Exited(code) => [0, code],

@@ -212,7 +212,7 @@ const MAX_LINE: usize = 16 << 20;
 /// Reads a growing transcript line by line; the first read judges the
 /// last turn already there, later reads every new line.
 #[derive(Default)]
-struct Follower {
+pub struct Follower {
     file: Option<File>,
     offset: u64,
     pending: Vec<u8>,
@@ -223,7 +223,17 @@ struct Follower {
 }
 
 impl Follower {
-    fn poll(&mut self, shared: &Path, id: &str) -> Result<Option<Limit>> {
+    /// A follower that counts only limits recorded from `since` on.
+    pub fn since(since: jiff::Timestamp) -> Self {
+        Follower {
+            since: Some(since),
+            ..Follower::default()
+        }
+    }
+
+    /// The limit the transcript of session `id` records that the follower
+    /// has not seen yet, if any.
+    pub fn poll(&mut self, shared: &Path, id: &str) -> Result<Option<Limit>> {
         let first = self.file.is_none();
         let file = match &mut self.file {
             Some(file) => file,

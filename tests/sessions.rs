@@ -577,6 +577,178 @@ fn the_example_supervisor_moves_a_limited_session_on() {
         .status();
 }
 
+#[test]
+fn failover_in_the_terminal_resumes_the_session_under_the_next_account() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir("proj");
+    let proj = user.path("proj");
+    // compte1 trusts the folder and has done its first run; compte2 has not,
+    // and is logged in (a key in its settings).
+    let trusted = serde_json::json!({"hasCompletedOnboarding": true,
+        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
+    user.write(".claude-compte1/.claude.json", &trusted.to_string());
+    user.write(".claude-compte2/.claude.json", "{\"numStartups\":3}");
+    user.write(
+        ".claude-compte2/settings.json",
+        "{\"apiKeyHelper\": \"echo KEY\"}",
+    );
+    user.write(
+        "limit.jsonl",
+        &format!(
+            "{}\n",
+            limit_line("You've hit your session limit · resets 3pm (UTC)")
+        ),
+    );
+    // Started with --session-id it records a turn, then a limit, and waits
+    // to be ended; resumed, it records its arguments and ends with 7.
+    let path = user.fake_claude(
+        "f=~/.claude/projects/-p/$2.jsonl; mkdir -p ~/.claude/projects/-p\n\
+         if [ \"$1\" = --session-id ]; then\n\
+           echo '{\"type\":\"user\",\"message\":{\"content\":\"hi\"}}' >> $f\n\
+           sed \"s/@NOW@/$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)/\" ~/limit.jsonl >> $f; sleep 60\n\
+         else printf '%s\\n' \"$@\" > ~/resumed; cat ~/.claude/.claude.json > ~/seen; exit 7; fi",
+    );
+    let mut cmd = user.command(
+        &bins().plain,
+        &["--failover", "--", "claude", "--session-id", ID],
+        &[("PATH", &path)],
+    );
+    let out = cmd.current_dir(&proj).output().unwrap();
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(7), "{o}{e}");
+    assert!(
+        e.contains("account compte1 hit its usage limit (until 2")
+            && e.contains(&format!("session {ID} goes on under compte2")),
+        "{e}"
+    );
+    let resumed = std::fs::read_to_string(user.path("resumed")).unwrap();
+    assert_eq!(
+        resumed,
+        format!("--resume\n{ID}\nContinue the task from where it stopped.\n")
+    );
+    // compte2's client saw the folder trusted and its first run done, and
+    // kept its own keys.
+    let seen: Value =
+        serde_json::from_str(&std::fs::read_to_string(user.path("seen")).unwrap()).unwrap();
+    assert_eq!(seen["numStartups"], 3, "{seen}");
+    assert_eq!(seen["hasCompletedOnboarding"], true, "{seen}");
+    assert_eq!(
+        seen["projects"][proj.to_str().unwrap()]["hasTrustDialogAccepted"],
+        true,
+        "{seen}"
+    );
+    let limits: Value = serde_json::from_slice(
+        &std::fs::read(user.path(".local/state/cf-run/limits.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(limits["compte1"].is_string(), "{limits}");
+    // Every account limited: 75, naming each.
+    let mut again = user.command(
+        &bins().plain,
+        &[
+            "--failover",
+            "--account",
+            "compte2",
+            "--",
+            "claude",
+            "--session-id",
+            ID,
+        ],
+        &[("PATH", &path)],
+    );
+    std::fs::remove_file(user.path(&format!(".claude-projects-shared/-p/{ID}.jsonl"))).unwrap();
+    let out = again.current_dir(&proj).output().unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{e}");
+    assert!(
+        e.contains("every account is at its usage limit: compte1 until"),
+        "{e}"
+    );
+}
+
+/// The real client, interactive in a real terminal (tmux): the first prompt
+/// hits compte1's limit; `cf-run --failover` ends that client and resumes
+/// the session under compte2, in the same terminal, with the continue
+/// prompt, which compte2's key sends without a keypress. compte2 never
+/// opened the folder: the trust compte1 gave it is carried over.
+#[test]
+fn failover_in_the_terminal_with_the_real_client() {
+    let (user, path) = with_real_claude();
+    let proj = user.path("proj");
+    let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
+        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
+    user.write(".claude-compte1/.claude.json", &trusted.to_string());
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    let env = offline_env(&mock);
+    let mut vars: Vec<String> = env.each().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    vars.push(format!("PATH={path}"));
+    let socket = format!("cf-run-failover-{}", user.uid);
+    let tmux = |args: &[&str]| {
+        let mut all = vec!["-L", socket.as_str()];
+        all.extend(args);
+        user.run(Path::new("/usr/bin/tmux"), &all)
+    };
+    let screen = || stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
+    let _ = tmux(&["kill-server"]);
+    let line = format!(
+        "cd {} && env {} {} --failover -- claude --session-id {ID}",
+        proj.display(),
+        vars.join(" "),
+        bins().plain.display()
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &line,
+    ]);
+    assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !cond() {
+            assert!(Instant::now() < deadline, "no {what}:\n{}", screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("prompt", &|| {
+        screen().contains('>') || screen().contains('❯')
+    });
+    let sent = tmux(&["send-keys", "-t", "t", "the first task", "Enter"]);
+    assert_eq!(sent.status.code(), Some(0));
+    let on_compte2 = || {
+        mock.messages_requests()
+            .iter()
+            .any(|r| r.key() == Some("KEY-compte2") && r.raw_body.contains("Continue the task"))
+    };
+    wait("resumed turn under compte2", &on_compte2);
+    let requests = mock.messages_requests();
+    let resumed = requests
+        .iter()
+        .find(|r| r.key() == Some("KEY-compte2"))
+        .unwrap();
+    assert!(
+        resumed.raw_body.contains("the first task"),
+        "the resume lost the turn"
+    );
+    assert_eq!(resumed.session_id(), Some(ID));
+    let seen: Value = serde_json::from_str(
+        &std::fs::read_to_string(user.path(".claude-compte2/.claude.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        seen["projects"][proj.to_str().unwrap()]["hasTrustDialogAccepted"],
+        true
+    );
+    let _ = tmux(&["kill-server"]);
+}
+
 fn failover(user: &TestUser, path: &str, mock: &MockApi, args: &[&str]) -> Output {
     let env = offline_env(mock);
     let mut env = env.each();

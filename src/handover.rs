@@ -1,0 +1,145 @@
+//! Handing a session to another account: what the next account's client
+//! needs so that `claude --resume` goes straight on instead of stopping at a
+//! first-run screen or the folder's trust dialog (whose default in 2.1.332
+//! is "No, exit"). Trust and first-run state are per account, in
+//! `<account>/.claude.json`, which the account's running clients also write:
+//! under their lock (`.claude.json.lock`, a directory, as proper-lockfile
+//! makes it), to a temp file renamed into place. cf-run does the same, and
+//! changes only the keys it carries.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value};
+
+const FILE: &str = ".claude.json";
+
+/// Whether the account at `dir` has ever logged in: a subscription login
+/// (`.credentials.json`) or a key in its settings or in the config.
+pub fn logged_in(dir: &Path, env: &[(String, String)]) -> bool {
+    let settings = std::fs::read_to_string(dir.join("settings.json")).unwrap_or_default();
+    dir.join(".credentials.json").is_file()
+        || ["apiKeyHelper", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"]
+            .iter()
+            .any(|key| settings.contains(key))
+        || env
+            .iter()
+            .any(|(name, _)| crate::environ::is_credential(name))
+}
+
+/// Carries into `to`'s `.claude.json` the first-run flag and the trust of
+/// the folder `cwd` that `from`'s has and `to`'s lacks.
+pub fn carry(from: &Path, to: &Path, cwd: &Path) -> Result<()> {
+    let source = read(&from.join(FILE))?;
+    let folder = cwd.to_string_lossy();
+    let trusted = source["projects"][&*folder]["hasTrustDialogAccepted"] == true;
+    let onboarded = source["hasCompletedOnboarding"] == true;
+    if !trusted && !onboarded {
+        return Ok(());
+    }
+    let _lock = Lock::take(to)?;
+    let path = to.join(FILE);
+    let mut target = match read(&path)? {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    if onboarded {
+        target.insert("hasCompletedOnboarding".into(), true.into());
+    }
+    if trusted {
+        let projects = target
+            .entry("projects")
+            .or_insert_with(|| Map::new().into());
+        if let Some(projects) = projects.as_object_mut() {
+            let project = projects
+                .entry(folder.into_owned())
+                .or_insert_with(|| Map::new().into());
+            if let Some(project) = project.as_object_mut() {
+                project.insert("hasTrustDialogAccepted".into(), true.into());
+            }
+        }
+    }
+    let tmp = to.join(format!("{FILE}.tmp.cf-run.{}", std::process::id()));
+    let text = serde_json::to_vec_pretty(&Value::Object(target))?;
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot replace {}", path.display())
+    })
+}
+
+/// A `.claude.json` as JSON; an absent one is empty.
+fn read(path: &Path) -> Result<Value> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not JSON; leaving it as it is", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Null),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The clients' own lock on an account's `.claude.json`, held while cf-run
+/// writes it.
+struct Lock(std::path::PathBuf);
+
+impl Lock {
+    fn take(dir: &Path) -> Result<Lock> {
+        let path = dir.join(format!("{FILE}.lock"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(Lock(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if Instant::now() > deadline {
+                        bail!(
+                            "{} stayed locked by a client of that account for 5 s",
+                            path.display()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e).with_context(|| format!("mkdir({})", path.display())),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carries_trust_and_first_run_and_keeps_the_rest() {
+        let root = std::env::temp_dir().join(format!("cf-run-handover-{}", std::process::id()));
+        let (from, to) = (root.join("from"), root.join("to"));
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::create_dir_all(&to).unwrap();
+        let source = r#"{"hasCompletedOnboarding":true,"projects":{"/w/p":{"hasTrustDialogAccepted":true,"x":1}}}"#;
+        std::fs::write(from.join(FILE), source).unwrap();
+        std::fs::write(
+            to.join(FILE),
+            r#"{"numStartups":3,"projects":{"/other":{"a":2}}}"#,
+        )
+        .unwrap();
+        carry(&from, &to, Path::new("/w/p")).unwrap();
+        let got: Value = serde_json::from_slice(&std::fs::read(to.join(FILE)).unwrap()).unwrap();
+        assert_eq!(got["numStartups"], 3);
+        assert_eq!(got["hasCompletedOnboarding"], true);
+        assert_eq!(got["projects"]["/w/p"]["hasTrustDialogAccepted"], true);
+        assert_eq!(
+            got["projects"]["/w/p"]["x"],
+            Value::Null,
+            "only the trust is carried"
+        );
+        assert_eq!(got["projects"]["/other"]["a"], 2);
+        assert!(!to.join(".claude.json.lock").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
