@@ -14,7 +14,7 @@ use crate::mode::ModeChoice;
 #[derive(Debug, Parser)]
 #[command(name = "cf-run", version, about, long_about = None)]
 #[command(
-    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run <ps|stop|watch|failover|init|doctor> [OPTIONS]"
+    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run --failover [--account NAME] [-- claude [ARGS]...]\n       cf-run <ps|stop|watch|failover|init|doctor> [OPTIONS]"
 )]
 #[command(subcommand_negates_reqs = true)]
 pub struct Cli {
