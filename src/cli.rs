@@ -207,7 +207,7 @@ pub struct LaunchArgs {
 
     /// Stay with the session in this terminal: when it hits a usage limit, end
     /// it and resume it under the next account, by itself
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["dry_run", "session", "wait"])]
     pub failover: bool,
 
     /// With --failover: what the session is told when it goes on under the next account

@@ -99,6 +99,9 @@ pub struct Supervised {
     pub mode: Option<crate::mode::ModeChoice>,
     pub command: Vec<OsString>,
     pub continue_prompt: String,
+    /// Passed on to each launch.
+    pub keep_env: Vec<String>,
+    pub private_tmp: bool,
 }
 
 /// How long an account that hit a limit with no reset time in its text is
@@ -148,6 +151,12 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             if let Some(name) = mode.to_possible_value() {
                 launch.args(["--mode", name.get_name()]);
             }
+        }
+        for name in &req.keep_env {
+            launch.args(["--keep-env", name]);
+        }
+        if req.private_tmp {
+            launch.arg("--private-tmp");
         }
         let mut child = launch
             .arg("--")

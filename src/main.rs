@@ -138,6 +138,8 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
             mode: args.mode,
             command: args.command.clone(),
             continue_prompt: args.continue_prompt.clone(),
+            keep_env: args.keep_env.clone(),
+            private_tmp: args.private_tmp,
         };
         return failover::supervise(&config, &config_path(cli, user), user, request);
     }
