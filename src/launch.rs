@@ -21,7 +21,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         checks::verify(check, uid)?;
     }
     // 1b. The session's lock, held by this process for the session's life.
-    let lock = match &plan.session {
+    let mut lock = match &plan.session {
         Some(id) => Some(Lock::acquire(
             &plan.state,
             id,
@@ -62,6 +62,16 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::Link { link, to } => symlink::link(link, to, uid).map(|()| None)?,
             Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
             Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
+            // Only over a real dir the client made (cf-run makes none in an
+            // account); anything else is left to the account's own bind,
+            // which checks the whole way again.
+            Action::ClientFiles { dir } => match resolve::entry(dir) {
+                Ok(resolve::Entry::Dir(..)) => {
+                    let own = plan.state.client_dir(std::process::id())?;
+                    mounts::bind(&own, dir, uid, &privilege)?
+                }
+                _ => None,
+            },
         };
         made.extend(mount);
     }
@@ -92,7 +102,12 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     match monitor::split()? {
         Role::Parent(parent) => {
             namespace::drop_privileges(plan.no_new_privs)?;
-            parent.wait()?.exit()
+            // The lock, `ps` and `watch` follow the session the client is on
+            // (`/resume` and the picker switch it inside the client).
+            let mut entry = entry;
+            let end = parent.wait(|| follow(plan, &mut entry, &mut lock))?;
+            plan.state.remove_client_dir(entry.pid);
+            end.exit()
         }
         Role::Pid1(pid1) => {
             // 6. The namespace's own /proc: none of the user's other processes.
@@ -104,5 +119,31 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             // 9. The command, pid 2, forked by pid 1.
             pid1.serve(|| exec::exec(&plan.command, &plan.unset, &plan.env))
         }
+    }
+}
+
+/// When the client has moved to another session: takes that session's lock
+/// (a session another launch holds stays theirs, and this one is named as
+/// it was, with a warning) and rewrites the registry entry.
+fn follow(plan: &Plan, entry: &mut Entry, lock: &mut Option<Lock>) {
+    let Some(now) = plan.state.client_session(entry.pid) else {
+        return;
+    };
+    if entry.session.as_deref() == Some(now.as_str()) {
+        return;
+    }
+    match Lock::acquire(&plan.state, &now, &plan.account.name, false) {
+        Ok(taken) => *lock = Some(taken),
+        Err(e) => {
+            let line = format!("cf-run: warning: the client moved to session {now}: {e:#}");
+            eprintln!("{}", crate::output::printable(&line));
+            entry.session = Some(now);
+            return;
+        }
+    }
+    entry.session = Some(now);
+    if let Err(e) = session::register(&plan.state, entry) {
+        let line = format!("cf-run: warning: cannot update the registry: {e:#}");
+        eprintln!("{}", crate::output::printable(&line));
     }
 }

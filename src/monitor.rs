@@ -19,6 +19,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, Result, anyhow};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::prctl;
 use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, kill};
@@ -37,6 +38,9 @@ const RELAYED: [Signal; 6] = [
     Signal::SIGUSR1,
     Signal::SIGUSR2,
 ];
+
+/// How often the parent looks at what the session's client records.
+const TICK_MS: u16 = 500;
 
 /// How the command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,10 +186,21 @@ pub fn split() -> Result<Role> {
 }
 
 impl Parent {
-    /// Relays signals until pid 1 ends; how the command ended.
-    pub fn wait(mut self) -> Result<End> {
+    /// Relays signals until pid 1 ends, calling `tick` every half second
+    /// meanwhile; how the command ended.
+    pub fn wait(mut self, mut tick: impl FnMut()) -> Result<End> {
+        use std::os::fd::AsFd;
         let signals = Signals::fd()?;
         loop {
+            let mut ready = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut ready, TICK_MS) {
+                Ok(0) => {
+                    tick();
+                    continue;
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(anyhow!("poll(signalfd) => {e}")),
+            }
             let Some(info) = signals
                 .read_signal()
                 .map_err(|e| anyhow!("read(signalfd) => {e}"))?

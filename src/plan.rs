@@ -19,6 +19,9 @@ use crate::user::User;
 /// dir instead of at `~/.claude.json`, which every account would share.
 pub const CONFIG_DIR_VAR: &str = "CLAUDE_CONFIG_DIR";
 
+/// Where Claude Code keeps a file per running client, named by its pid.
+pub const CLIENT_FILES: &str = "sessions";
+
 /// What must hold on disk before anything is changed. All checks run first,
 /// so a refused launch changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,12 @@ pub enum Action {
     MakeDir { path: PathBuf },
     /// Mount an empty tmpfs (mode 1777) over `dir`: the session's own.
     Tmpfs { dir: PathBuf },
+    /// Bind a fresh dir of this launch's over `dir`, the client's
+    /// per-process files (`sessions/`), when the client has made it: every
+    /// client is pid 2 in its own PID namespace, so two sessions of one
+    /// account would write the same file; and cf-run reads which session its
+    /// client is on from it.
+    ClientFiles { dir: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +155,9 @@ impl Plan {
                 src: s.dir.clone(),
                 dst: account.dir.join(&s.name),
             }));
+            actions.push(Action::ClientFiles {
+                dir: account.dir.join(CLIENT_FILES),
+            });
             actions.push(Action::Bind {
                 src: account.dir.clone(),
                 dst: config.target.clone(),
@@ -247,6 +259,12 @@ impl fmt::Display for Action {
                 "an empty tmpfs over {} (mode 1777, nosuid, nodev): the session's own",
                 dir.display()
             ),
+            Action::ClientFiles { dir } => write!(
+                f,
+                "bind a fresh dir of this launch's (cf-run's state dir, clients/<pid>) over {}, \
+                 if the client made it (its per-process files; followed for the session it is on)",
+                dir.display()
+            ),
             Action::Link { link, to } => write!(
                 f,
                 "symlink {} -> {} (an empty directory there is replaced)",
@@ -289,7 +307,10 @@ impl fmt::Display for Plan {
         }
         for action in &self.actions {
             let kind = match action {
-                Action::Bind { .. } | Action::Cover { .. } | Action::Tmpfs { .. } => "mount",
+                Action::Bind { .. }
+                | Action::Cover { .. }
+                | Action::Tmpfs { .. }
+                | Action::ClientFiles { .. } => "mount",
                 Action::Link { .. } | Action::MakeDir { .. } => "change",
             };
             writeln!(f, "{kind}: {action}")?;
@@ -429,6 +450,9 @@ dir = "/srv/three"
                 p.actions,
                 [
                     bind("/home/u/shared", "/home/u/.claude-two/projects"),
+                    Action::ClientFiles {
+                        dir: "/home/u/.claude-two/sessions".into()
+                    },
                     bind("/home/u/.claude-two", "/home/u/.claude"),
                     Action::Cover {
                         dir: "/home/u/.claude-one".into()
@@ -518,6 +542,9 @@ dir = "/srv/three"
                 },
                 bind("/home/u/shared", "/home/u/one/projects"),
                 bind("/home/u/sh/plans", "/home/u/one/plans"),
+                Action::ClientFiles {
+                    dir: "/home/u/one/sessions".into()
+                },
                 bind("/home/u/one", "/home/u/.claude"),
             ]
         );

@@ -67,6 +67,35 @@ impl State {
         )
     }
 
+    /// This launch's dir for its client's per-process files, made fresh:
+    /// `clients/<pid>`, emptied of what a dead launch of the same pid left.
+    pub fn client_dir(&self, pid: u32) -> Result<PathBuf> {
+        let path = self.dir.join(format!("clients/{pid}"));
+        self.create(&format!("clients/{pid}"))?;
+        for entry in std::fs::read_dir(&path).with_context(|| self.refused())? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(path)
+    }
+
+    /// Removes this launch's client dir once its session has ended.
+    pub fn remove_client_dir(&self, pid: u32) {
+        let _ = std::fs::remove_dir_all(self.dir.join(format!("clients/{pid}")));
+    }
+
+    /// The session the client of launch `pid` is on now, from the file it
+    /// keeps for itself (it is pid 2 in the launch's PID namespace).
+    pub fn client_session(&self, pid: u32) -> Option<String> {
+        let dir = self.open(&format!("clients/{pid}")).ok()??;
+        let bytes = read_at(&dir, "2.json").ok()??;
+        let file: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let id = file["sessionId"].as_str()?;
+        is_uuid(id).then(|| id.to_ascii_lowercase())
+    }
+
     /// Reads the file `name` of the top state dir, if there is one.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let Some(dir) = self.open("")? else {
@@ -459,6 +488,15 @@ pub fn live(state: &State) -> Result<Vec<Entry>> {
         }
     }
     entries.sort_by(|a, b| (&a.started, a.pid).cmp(&(&b.started, b.pid)));
+    // The client dirs of launches that are gone (killed before they could
+    // remove their own).
+    if let Ok(Some(clients)) = state.open("clients") {
+        for (_, pid) in names(&clients, |name| name.parse().ok())? {
+            if gone(pid) {
+                state.remove_client_dir(pid);
+            }
+        }
+    }
     Ok(entries)
 }
 
