@@ -39,18 +39,15 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs
     }
     let state = State::of(user);
     let mut limits = Limits::load(&state)?;
-    let now = Timestamp::now();
     let session = uuid::Uuid::new_v4().to_string();
     let Some((prompt, rest)) = args.prompt.split_first() else {
         anyhow::bail!("failover needs a prompt: cf-run failover -- PROMPT");
     };
     let mut last_output = None;
     let mut started = false;
-    for account in &accounts {
-        if let Some(until) = limits.cooling(account, now) {
-            tracing::debug!("skipping {account}: limited until {until}");
-            continue;
-        }
+    let mut after: Option<String> = None;
+    while let Some(next) = next_account(config, &accounts, &limits, after.as_deref()) {
+        let account = after.insert(next).as_str();
         // The first attempt starts the session; the next ones resume it.
         // The prompt goes on stdin, not in argv: other users can read argv in `ps`.
         let mut claude: Vec<OsString> = vec!["claude".into(), "-p".into()];
@@ -78,13 +75,9 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs
                 .into()),
             };
         };
-        let until = reset_time(&text, Timestamp::now()).unwrap_or_else(|| {
-            Timestamp::now() + jiff::SignedDuration::from_secs(args.cooldown as i64)
-        });
+        let until = limits.hit(&state, account, &text, args.cooldown)?;
         let line = format!("cf-run: account {account} hit its usage limit (until {until}): {text}");
         eprintln!("{}", crate::output::printable(&line));
-        limits.record(account, until);
-        limits.save(&state)?;
         last_output = Some(attempt.stdout);
     }
     if let Some(out) = last_output {
@@ -174,10 +167,7 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         end(&mut child)?;
-        let until = reset_time(&limit.text, Timestamp::now())
-            .unwrap_or_else(|| Timestamp::now() + jiff::SignedDuration::from_secs(COOLDOWN as i64));
-        limits.record(&account, until);
-        limits.save(&state)?;
+        let until = limits.hit(&state, &account, &limit.text, COOLDOWN)?;
         let Some(next) = next_account(config, &order, &limits, Some(&account)) else {
             return Err(all_limited(&order, &limits).into());
         };
@@ -435,8 +425,21 @@ impl Limits {
         self.0.get(account).copied().filter(|until| *until > now)
     }
 
-    fn record(&mut self, account: &str, until: Timestamp) {
+    /// Records that `account` hit the limit `text` reads: cooling down until
+    /// the reset time the text gives, else for `cooldown` seconds. Saved at once.
+    fn hit(
+        &mut self,
+        state: &State,
+        account: &str,
+        text: &str,
+        cooldown: u64,
+    ) -> Result<Timestamp> {
+        let now = Timestamp::now();
+        let until = reset_time(text, now)
+            .unwrap_or_else(|| now + jiff::SignedDuration::from_secs(cooldown as i64));
         self.0.insert(account.to_owned(), until);
+        self.save(state)?;
+        Ok(until)
     }
 }
 
