@@ -727,7 +727,20 @@ fn failover_in_the_terminal_with_the_real_client() {
             .iter()
             .any(|r| r.key() == Some("KEY-compte2") && r.raw_body.contains("Continue the task"))
     };
+    // The time from the limit (compte1's request, answered 429 at once) to
+    // compte2's first request, for the README.
+    let limited = || {
+        mock.messages_requests()
+            .iter()
+            .any(|r| r.key() == Some("KEY-compte1"))
+    };
+    wait("compte1's request", &limited);
+    let limit_at = Instant::now();
     wait("resumed turn under compte2", &on_compte2);
+    eprintln!(
+        "from the limit to compte2's first request: {:?}",
+        limit_at.elapsed()
+    );
     let requests = mock.messages_requests();
     let resumed = requests
         .iter()
@@ -794,22 +807,12 @@ fn the_lock_and_ps_follow_the_session_the_client_is_on() {
     assert!(!own.exists(), "a dead launch's client dir stayed");
 }
 
-/// The real client, interactive in tmux: `/resume OTHER` inside it moves it
-/// to another session, and cf-run's lock and `ps` move with it.
+/// The real client, interactive in tmux: `--continue` picks a session cf-run
+/// was not told of, and `/resume OTHER` inside moves the client to another;
+/// cf-run's lock and `ps` follow both.
 #[test]
 fn the_lock_follows_a_resume_inside_the_real_client() {
     const OTHER: &str = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
-    // 2.1.197's `/resume ID` finds no session by its id (it lists no `-p`
-    // session either): the switch is driven here with the newer clients; the
-    // stand-in test above covers what cf-run does with any version's file.
-    let version = std::process::Command::new(claude())
-        .arg("--version")
-        .output()
-        .unwrap();
-    if stdout(&version).starts_with("2.1.197 ") {
-        eprintln!("skipped with 2.1.197: its /resume ID finds no session by id");
-        return;
-    }
     let (user, path) = with_real_claude();
     let proj = user.path("proj");
     let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
@@ -817,78 +820,196 @@ fn the_lock_follows_a_resume_inside_the_real_client() {
     user.write(".claude-compte1/.claude.json", &trusted.to_string());
     user.mkdir(".claude-compte1/sessions");
     let mock = MockApi::start();
-    let env = offline_env(&mock);
-    let mut env = env.each();
-    env.push(("PATH", &path));
-    // Two sessions to move between.
-    for id in [ID, OTHER] {
-        let args = [
-            "--account",
-            "compte1",
-            "--",
-            "claude",
-            "-p",
-            "hi",
-            "--session-id",
-            id,
-        ];
-        let out = user
-            .command(&bins().plain, &args, &env)
-            .current_dir(&proj)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let tui = Tui::new(&user, &mock, &path, "follow");
+    // Two interactive sessions to move between (2.1.197's /resume lists no
+    // `-p` session).
+    for id in [OTHER, ID] {
+        tui.start(&format!("--account compte1 -- claude --session-id {id}"));
+        wait_for_session(&user, id);
+        tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+        tui.keys(&["hi", "Enter"]);
+        let start = Instant::now();
+        while !mock
+            .messages_requests()
+            .iter()
+            .any(|r| r.session_id() == Some(id))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no turn in {id}:\n{}",
+                tui.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tui.wait("the reply", &|s| s.contains("mock reply"));
+        tui.stop();
+        let start = Instant::now();
+        while ps(&user).iter().any(|e| e["session"] == id) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{id} never ended"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let socket = format!("cf-run-follow-{}", user.uid);
-    let tmux = |args: &[&str]| {
-        let mut all = vec!["-L", socket.as_str()];
-        all.extend(args);
-        user.run(Path::new("/usr/bin/tmux"), &all)
-    };
-    let _ = tmux(&["kill-server"]);
-    let line = format!(
-        "cd {} && env {} {} --account compte1 -- claude --resume {ID}",
-        proj.display(),
-        vars.join(" "),
-        bins().plain.display()
-    );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &line,
-    ]);
-    assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+    // `--continue` names no session: the lock and `ps` take the one the
+    // client picks (ID, the latest).
+    tui.start("--account compte1 -- claude --continue");
     wait_for_session(&user, ID);
-    std::thread::sleep(Duration::from_secs(2));
-    let sent = tmux(&["send-keys", "-t", "t", &format!("/resume {OTHER}"), "Enter"]);
-    assert_eq!(sent.status.code(), Some(0));
-    let screen = || stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
+    tui.wait("the continued turn", &|s| s.contains("mock reply"));
+    let resume = |id: &str| {
+        let args = ["--account", "compte2", "--", "true", "--resume", id];
+        user.command(&bins().plain, &args, &[]).output().unwrap()
+    };
+    let out = resume(ID);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    // `/resume OTHER` inside: 2.1.197 finds no session by id there.
+    let version = std::process::Command::new(claude())
+        .arg("--version")
+        .output()
+        .unwrap();
+    if stdout(&version).starts_with("2.1.197 ") {
+        eprintln!("/resume ID not driven with 2.1.197: it finds no session by id");
+        tui.stop();
+        return;
+    }
+    tui.keys(&[&format!("/resume {OTHER}"), "Enter"]);
     let start = Instant::now();
     while !ps(&user).iter().any(|e| e["session"] == OTHER) {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs(30),
             "ps never followed:\n{}",
-            screen()
+            tui.screen()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = user
-        .command(
-            &bins().plain,
-            &["--account", "compte2", "--", "true", "--resume", OTHER],
-            &[],
-        )
-        .output()
-        .unwrap();
+    let out = resume(OTHER);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
-    let _ = tmux(&["kill-server"]);
+    let out = resume(ID);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the session it left stayed locked: {}",
+        stderr(&out)
+    );
+    tui.stop();
+}
+
+/// The real client in tmux under `--failover`, every account limited: the
+/// session moves from compte1 to compte2, which is limited too; cf-run names
+/// both with their reset times and exits 75.
+#[test]
+fn failover_in_the_terminal_exits_75_when_every_account_is_limited() {
+    let (user, path) = with_real_claude();
+    let proj = user.path("proj");
+    let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
+        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
+    user.write(".claude-compte1/.claude.json", &trusted.to_string());
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    mock.rate_limit_key("KEY-compte2");
+    let tui = Tui::new(&user, &mock, &path, "limited");
+    tui.start(&format!("--failover -- claude --session-id {ID}"));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    tui.keys(&["a task", "Enter"]);
+    tui.wait("the end", &|s| s.contains("exit-status="));
+    let screen = tui.screen();
+    assert!(screen.contains("exit-status=75"), "{screen}");
+    assert!(
+        screen.contains("every account is at its usage limit: compte1 until")
+            && screen.contains(", compte2 until"),
+        "{screen}"
+    );
+    let keys: Vec<_> = mock
+        .messages_requests()
+        .iter()
+        .filter_map(|r| r.key().map(str::to_owned))
+        .collect();
+    assert!(
+        keys.contains(&"KEY-compte1".into()) && keys.contains(&"KEY-compte2".into()),
+        "{keys:?}"
+    );
+    tui.stop();
+}
+
+/// A terminal (tmux) in which the test user runs cf-run, offline against `mock`.
+struct Tui<'a> {
+    user: &'a TestUser,
+    socket: String,
+    prefix: String,
+}
+
+impl<'a> Tui<'a> {
+    fn new(user: &'a TestUser, mock: &MockApi, path: &str, name: &str) -> Tui<'a> {
+        let env = offline_env(mock);
+        let mut vars: Vec<String> = env.each().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        vars.push(format!("PATH={path}"));
+        let prefix = format!(
+            "cd {} && env {} {}",
+            user.path("proj").display(),
+            vars.join(" "),
+            bins().plain.display()
+        );
+        let tui = Tui {
+            user,
+            socket: format!("cf-run-{name}-{}", user.uid),
+            prefix,
+        };
+        tui.stop();
+        tui
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        let mut all = vec!["-L", self.socket.as_str()];
+        all.extend(args);
+        self.user.run(Path::new("/usr/bin/tmux"), &all)
+    }
+
+    /// Runs `cf-run ARGS` in a new terminal, then shows its exit status.
+    fn start(&self, args: &str) {
+        let line = format!("{} {args}; echo exit-status=$?; sleep 60", self.prefix);
+        let started = self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "160",
+            "-y",
+            "50",
+            &line,
+        ]);
+        assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut all = vec!["send-keys", "-t", "t"];
+        all.extend(keys);
+        assert_eq!(self.tmux(&all).status.code(), Some(0));
+    }
+
+    fn screen(&self) -> String {
+        stdout(&self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]))
+    }
+
+    fn wait(&self, what: &str, cond: &dyn Fn(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if cond(&screen) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no {what}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
 }
 
 fn failover(user: &TestUser, path: &str, mock: &MockApi, args: &[&str]) -> Output {
