@@ -675,77 +675,46 @@ fn failover_in_the_terminal_resumes_the_session_under_the_next_account() {
 #[test]
 fn failover_in_the_terminal_with_the_real_client() {
     let (user, path) = with_real_claude();
-    let proj = user.path("proj");
-    let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
-        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
-    user.write(".claude-compte1/.claude.json", &trusted.to_string());
+    let proj = trust_the_project_in_compte1(&user);
     let mock = MockApi::start();
     mock.rate_limit_key("KEY-compte1");
-    let env = offline_env(&mock);
-    let mut vars: Vec<String> = env.each().iter().map(|(k, v)| format!("{k}={v}")).collect();
-    vars.push(format!("PATH={path}"));
-    let socket = format!("cf-run-failover-{}", user.uid);
-    let tmux = |args: &[&str]| {
-        let mut all = vec!["-L", socket.as_str()];
-        all.extend(args);
-        user.run(Path::new("/usr/bin/tmux"), &all)
-    };
-    let screen = || stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
-    let _ = tmux(&["kill-server"]);
-    let line = format!(
-        "cd {} && env {} {} --failover -- claude --session-id {ID}",
-        proj.display(),
-        vars.join(" "),
-        bins().plain.display()
-    );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &line,
-    ]);
-    assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
-    let wait = |what: &str, cond: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !cond() {
-            assert!(Instant::now() < deadline, "no {what}:\n{}", screen());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait("prompt", &|| {
-        screen().contains('>') || screen().contains('❯')
-    });
-    let sent = tmux(&["send-keys", "-t", "t", "the first task", "Enter"]);
-    assert_eq!(sent.status.code(), Some(0));
-    let on_compte2 = || {
+    let tui = Tui::new(&user, &mock, &path, "failover");
+    tui.start(&format!("--failover -- claude --session-id {ID}"));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    tui.keys(&["the first task", "Enter"]);
+    let requests_with = |key: &str, text: &str| {
         mock.messages_requests()
-            .iter()
-            .any(|r| r.key() == Some("KEY-compte2") && r.raw_body.contains("Continue the task"))
+            .into_iter()
+            .filter(|r| r.key() == Some(key) && r.raw_body.contains(text))
+            .collect::<Vec<_>>()
     };
     // The time from the limit (compte1's request, answered 429 at once) to
     // compte2's first request, for the README.
-    let limited = || {
-        mock.messages_requests()
-            .iter()
-            .any(|r| r.key() == Some("KEY-compte1"))
-    };
-    wait("compte1's request", &limited);
+    let start = Instant::now();
+    while requests_with("KEY-compte1", "the first task").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no request:\n{}",
+            tui.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let limit_at = Instant::now();
-    wait("resumed turn under compte2", &on_compte2);
+    let resumed = loop {
+        if let Some(r) = requests_with("KEY-compte2", "Continue the task").pop() {
+            break r;
+        }
+        assert!(
+            limit_at.elapsed() < Duration::from_secs(60),
+            "no resume:\n{}",
+            tui.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     eprintln!(
         "from the limit to compte2's first request: {:?}",
         limit_at.elapsed()
     );
-    let requests = mock.messages_requests();
-    let resumed = requests
-        .iter()
-        .find(|r| r.key() == Some("KEY-compte2"))
-        .unwrap();
     assert!(
         resumed.raw_body.contains("the first task"),
         "the resume lost the turn"
@@ -759,7 +728,17 @@ fn failover_in_the_terminal_with_the_real_client() {
         seen["projects"][proj.to_str().unwrap()]["hasTrustDialogAccepted"],
         true
     );
-    let _ = tmux(&["kill-server"]);
+    tui.stop();
+}
+
+/// compte1 has done its first run and trusts ~/proj, as an account in use
+/// has; its path.
+fn trust_the_project_in_compte1(user: &TestUser) -> std::path::PathBuf {
+    let proj = user.path("proj");
+    let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
+        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
+    user.write(".claude-compte1/.claude.json", &trusted.to_string());
+    proj
 }
 
 /// The client switches sessions inside (`/resume`, the picker): it records
@@ -814,10 +793,7 @@ fn the_lock_and_ps_follow_the_session_the_client_is_on() {
 fn the_lock_follows_a_resume_inside_the_real_client() {
     const OTHER: &str = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
     let (user, path) = with_real_claude();
-    let proj = user.path("proj");
-    let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
-        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
-    user.write(".claude-compte1/.claude.json", &trusted.to_string());
+    trust_the_project_in_compte1(&user);
     user.mkdir(".claude-compte1/sessions");
     let mock = MockApi::start();
     let tui = Tui::new(&user, &mock, &path, "follow");
@@ -901,10 +877,7 @@ fn the_lock_follows_a_resume_inside_the_real_client() {
 #[test]
 fn failover_in_the_terminal_exits_75_when_every_account_is_limited() {
     let (user, path) = with_real_claude();
-    let proj = user.path("proj");
-    let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
-        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
-    user.write(".claude-compte1/.claude.json", &trusted.to_string());
+    trust_the_project_in_compte1(&user);
     let mock = MockApi::start();
     mock.rate_limit_key("KEY-compte1");
     mock.rate_limit_key("KEY-compte2");
