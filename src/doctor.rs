@@ -109,6 +109,50 @@ fn second_mounts(config: &Config) -> Item {
     )
 }
 
+/// Launches `/bin/true` under the config's first account, as a user would.
+fn trial_launch(config_path: &Path, user: &User) -> Item {
+    let name = "trial launch";
+    let first = Config::load(config_path, user.uid, &user.home)
+        .ok()
+        .and_then(|c| c.accounts.first().map(|a| a.name.clone()));
+    let (Some(account), Ok(me)) = (first, std::env::current_exe()) else {
+        return bad(
+            Status::Fail,
+            name,
+            "no account to launch under",
+            "fix the config",
+        );
+    };
+    let out = std::process::Command::new(&me)
+        .arg("--config")
+        .arg(config_path)
+        .args(["--account", &account, "--", "/bin/true"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => ok(
+            name,
+            format!("/bin/true ran under {account}: every step of a launch works here"),
+        ),
+        Ok(out) => bad(
+            Status::Fail,
+            name,
+            format!(
+                "cf-run --account {account} -- /bin/true failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "the message names the step and the cause",
+        ),
+        Err(e) => bad(
+            Status::Fail,
+            name,
+            format!("cannot run {}: {e}", me.display()),
+            "reinstall cf-run",
+        ),
+    }
+}
+
 /// The unprivileged user namespace switches, in the order the probe reads them.
 const SYSCTLS: [&str; 3] = [
     "kernel.unprivileged_userns_clone",
@@ -117,7 +161,12 @@ const SYSCTLS: [&str; 3] = [
 ];
 
 pub fn run(config_path: &Path, user: &User, json: bool) -> Result<()> {
-    let (items, mode) = check_all(config_path, user);
+    let (mut items, mode) = check_all(config_path, user);
+    // All well on paper: one real launch proves the rest (the namespaces,
+    // the new /proc, the seccomp filter) on this host.
+    if items.iter().all(|i| i.status != Status::Fail) {
+        items.push(trial_launch(config_path, user));
+    }
     let failing: Vec<&str> = items
         .iter()
         .filter(|i| i.status == Status::Fail)

@@ -62,6 +62,7 @@ fn a_healthy_layout_passes() {
         "ok    locks: ",
         "ok    claude: ",
         "2.0.0 (Claude Code)",
+        "ok    trial launch: /bin/true ran under compte1",
     ] {
         assert!(o.contains(want), "want {want:?} in:\n{o}");
     }
