@@ -2749,6 +2749,45 @@ fn a_file_size_limit_fails_a_launch_cleanly() {
     );
 }
 
+/// Attack (state files): the same on a full filesystem: the user's state dir
+/// on a small tmpfs that a session filled (ENOSPC), so that the registry
+/// entry cannot be written.
+/// Outcome: refused (125, naming the write and ENOSPC), no empty entry left.
+/// Control: the filesystem takes no more bytes (`dd` fails).
+#[test]
+fn a_full_filesystem_fails_a_launch_cleanly() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let state = user.mkdir(".local/state/cf-run");
+    let fill = format!(
+        "mount -t tmpfs -o size=64k,mode=0700,uid={0},gid={1} tmpfs \"$0\" && \
+         setpriv --reuid={0} --regid={1} --clear-groups sh -c \
+           'mkdir -p \"$0/sessions\" && dd if=/dev/zero of=\"$0/fill\" bs=4k 2>/dev/null; \
+            dd if=/dev/zero of=\"$0/more\" bs=1k count=1 2>/dev/null && echo control-wrote; true' \"$0\" && \
+         {{ setpriv --reuid={0} --regid={1} --clear-groups --reset-env -- \"$@\"; s=$?; \
+           find \"$0/sessions\" -type f | sed 's/^/left: /'; exit $s; }}",
+        user.uid, user.gid
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &fill])
+        .arg(&state)
+        .arg(bin_str(Mode::Symlink))
+        .args(args(Mode::Symlink, "compte1", &["true"]))
+        .current_dir(&user.home)
+        .output()
+        .unwrap();
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(
+        !o.contains("control-wrote"),
+        "control: the filesystem took more bytes"
+    );
+    assert_eq!(code(&out), Some(125), "{o}{e}");
+    assert!(e.contains("ENOSPC") || e.contains("No space left"), "{e}");
+    assert!(!o.contains("left: "), "an empty entry was left: {o}");
+    // The tmpfs is gone with its namespace; nothing was written to the home.
+    assert!(!state.join("sessions").exists());
+}
+
 /// Attack: forge a registry entry naming a root process (pid and start time
 /// right, so it looks live) and ask `cf-run stop` (plain and privileged
 /// copy) to stop that "session".
