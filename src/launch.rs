@@ -104,8 +104,8 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             namespace::drop_privileges(plan.no_new_privs)?;
             // The lock, `ps` and `watch` follow the session the client is on
             // (`/resume` and the picker switch it inside the client).
-            let mut entry = entry;
-            let end = parent.wait(|| follow(plan, &mut entry, &mut lock))?;
+            let (mut entry, mut refused) = (entry, None);
+            let end = parent.wait(|| follow(plan, &mut entry, &mut lock, &mut refused))?;
             plan.state.remove_client_dir(entry.pid);
             end.exit()
         }
@@ -123,13 +123,16 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
 }
 
 /// When the client has moved to another session: takes that session's lock
-/// (a session another launch holds stays theirs, and this one is named as
-/// it was, with a warning) and rewrites the registry entry.
-fn follow(plan: &Plan, entry: &mut Entry, lock: &mut Option<Lock>) {
+/// and rewrites the registry entry. A session another launch holds stays
+/// theirs: this launch keeps its lock and its entry as they were, and warns
+/// once (`refused`). The entry's session is always the one whose lock is
+/// held, so a move back never locks that session's file a second time,
+/// which would drop the lock (a POSIX record lock goes with any close).
+fn follow(plan: &Plan, entry: &mut Entry, lock: &mut Option<Lock>, refused: &mut Option<String>) {
     let Some(now) = plan.state.client_session(entry.pid) else {
         return;
     };
-    if entry.session.as_deref() == Some(now.as_str()) {
+    if entry.session.as_deref() == Some(now.as_str()) || refused.as_deref() == Some(now.as_str()) {
         return;
     }
     match Lock::acquire(&plan.state, &now, &plan.account.name, false) {
@@ -137,10 +140,11 @@ fn follow(plan: &Plan, entry: &mut Entry, lock: &mut Option<Lock>) {
         Err(e) => {
             let line = format!("cf-run: warning: the client moved to session {now}: {e:#}");
             eprintln!("{}", crate::output::printable(&line));
-            entry.session = Some(now);
+            *refused = Some(now);
             return;
         }
     }
+    *refused = None;
     entry.session = Some(now);
     if let Err(e) = session::register(&plan.state, entry) {
         let line = format!("cf-run: warning: cannot update the registry: {e:#}");

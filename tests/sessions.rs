@@ -786,6 +786,94 @@ fn the_lock_and_ps_follow_the_session_the_client_is_on() {
     assert!(!own.exists(), "a dead launch's client dir stayed");
 }
 
+/// The client moves to a session another launch holds, then back: that
+/// session stays the other launch's, and this launch keeps its own lock
+/// and entry throughout (moving back must not release the lock it holds).
+#[test]
+fn a_move_to_a_held_session_keeps_the_lock_this_launch_holds() {
+    const OTHER: &str = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
+    let client_file = |id: &str| {
+        format!("echo '{{\"pid\":2,\"sessionId\":\"{id}\"}}' > ~/.claude/sessions/2.json")
+    };
+    let (user, path) = with_fake_claude(&format!(
+        "{}\nwhile [ ! -e ~/switch ]; do sleep 0.05; done\n{}\n\
+         while [ ! -e ~/back ]; do sleep 0.05; done\n{}\nsleep 30",
+        client_file(ID),
+        client_file(OTHER),
+        client_file(ID)
+    ));
+    user.mkdir(".claude-compte1/sessions");
+    let mut holder = spawn(
+        &user,
+        &path,
+        &[
+            "--account",
+            "compte2",
+            "--",
+            "sh",
+            "-c",
+            "sleep 30",
+            "--resume",
+            OTHER,
+        ],
+    );
+    wait_for_session(&user, OTHER);
+    let errors = user.path("session.err");
+    let mut session = user.command(
+        &bins().plain,
+        &["--account", "compte1", "--session", ID, "--", "claude"],
+        &[("PATH", &path)],
+    );
+    let mut session = session
+        .stderr(std::fs::File::create(&errors).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_session(&user, ID);
+    user.write("switch", "");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&errors)
+        .unwrap()
+        .contains(&format!("the client moved to session {OTHER}"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "no warning");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    user.write("back", "");
+    // For three ticks of the parent after the move back, ID stays locked.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        let out = cf(
+            &user,
+            &path,
+            &["--account", "compte2", "--", "true", "--resume", ID],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(75),
+            "the lock was dropped: {}",
+            stderr(&out)
+        );
+    }
+    let ids: Vec<_> = ps(&user)
+        .iter()
+        .map(|e| e["session"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        ids.contains(&ID.to_owned()) && ids.contains(&OTHER.to_owned()),
+        "{ids:?}"
+    );
+    assert_eq!(ids.iter().filter(|i| *i == OTHER).count(), 1, "{ids:?}");
+    let warnings = std::fs::read_to_string(&errors)
+        .unwrap()
+        .matches("moved to session")
+        .count();
+    assert_eq!(warnings, 1, "one warning for the move");
+    session.kill().unwrap();
+    session.wait().unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
 /// The real client, interactive in tmux: `--continue` picks a session cf-run
 /// was not told of, and `/resume OTHER` inside moves the client to another;
 /// cf-run's lock and `ps` follow both.
