@@ -62,11 +62,34 @@ pub fn carry(from: &Path, to: &Path, cwd: &Path) -> Result<()> {
     }
     let tmp = to.join(format!("{FILE}.tmp.cf-run.{}", std::process::id()));
     let text = serde_json::to_vec_pretty(&Value::Object(target))?;
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    write_new(&tmp, &text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| {
         let _ = std::fs::remove_file(&tmp);
         format!("cannot replace {}", path.display())
     })
+}
+
+/// Writes `bytes` to the new file `path`, mode 0600 as the client keeps it.
+/// Never through what is there already (a link planted under the temp name
+/// would lead the write to a transcript): that name is unlinked first.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    };
+    let mut file = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            create()?
+        }
+        file => file?,
+    };
+    file.write_all(bytes)
 }
 
 /// A `.claude.json` as JSON; an absent one is empty.
@@ -140,6 +163,31 @@ mod tests {
         );
         assert_eq!(got["projects"]["/other"]["a"], 2);
         assert!(!to.join(".claude.json.lock").exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(to.join(FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_link_under_the_temp_name_is_never_written_through() {
+        let root =
+            std::env::temp_dir().join(format!("cf-run-handover-link-{}", std::process::id()));
+        let (from, to) = (root.join("from"), root.join("to"));
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::write(from.join(FILE), r#"{"hasCompletedOnboarding":true}"#).unwrap();
+        let transcript = root.join("t.jsonl");
+        std::fs::write(&transcript, "turn\n").unwrap();
+        let tmp = to.join(format!("{FILE}.tmp.cf-run.{}", std::process::id()));
+        std::os::unix::fs::symlink(&transcript, &tmp).unwrap();
+        carry(&from, &to, Path::new("/w")).unwrap();
+        assert_eq!(std::fs::read_to_string(&transcript).unwrap(), "turn\n");
+        let got: Value = serde_json::from_slice(&std::fs::read(to.join(FILE)).unwrap()).unwrap();
+        assert_eq!(got["hasCompletedOnboarding"], true);
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
