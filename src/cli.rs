@@ -179,7 +179,7 @@ pub struct FailoverArgs {
 
 /// A session id: a UUID, so that it can never name a path.
 fn uuid(s: &str) -> Result<String, String> {
-    if crate::session::is_uuid(s) {
+    if crate::claude_args::is_uuid(s) {
         Ok(s.to_ascii_lowercase())
     } else {
         Err("a session id is a UUID (like 3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f)".into())

@@ -14,6 +14,7 @@ use nix::unistd::{AccessFlags, Uid, access};
 use serde::Serialize;
 
 use crate::checks;
+use crate::claude_args;
 use crate::config::{Account, Config};
 use crate::exit::Exit;
 use crate::mode::{self, Mode, ModeChoice, Probe};
@@ -618,7 +619,7 @@ fn stale_locks(state: &State) -> Item {
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let id = name.strip_suffix(".lock")?;
-            session::is_uuid(id).then(|| id.to_owned())
+            claude_args::is_uuid(id).then(|| id.to_owned())
         })
         .collect();
     let live: Vec<String> = session::live(state)

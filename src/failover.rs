@@ -20,11 +20,12 @@ use anyhow::{Context, Result};
 use jiff::{Timestamp, civil, tz::TimeZone};
 use serde_json::Value;
 
+use crate::claude_args;
 use crate::cli::FailoverArgs;
 use crate::config::Config;
 use crate::exit::{self, Exit};
 use crate::handover;
-use crate::session::{self, State};
+use crate::session::State;
 use crate::supervise;
 use crate::user::User;
 
@@ -116,7 +117,7 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
     } else {
         req.command
     };
-    let id = match session::from_command(&command) {
+    let id = match claude_args::session_of(&command) {
         Some(id) => id,
         None => {
             let id = uuid::Uuid::new_v4().to_string();
@@ -249,7 +250,7 @@ fn resumed(command: &[OsString], id: &str, prompt: &str) -> Vec<OsString> {
     let names = |args: &[&OsString]| {
         let mut line = vec![OsString::from("claude")];
         line.extend(args.iter().map(|a| (*a).clone()));
-        session::from_command(&line).as_deref() == Some(id)
+        claude_args::session_of(&line).as_deref() == Some(id)
     };
     let mut out = Vec::with_capacity(command.len() + 3);
     let mut skip = false;

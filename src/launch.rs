@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::monitor::{self, Role};
 use crate::plan::{Action, Plan};
-use crate::session::{self, Entry, Lock};
+use crate::session::{self, Lock, Record};
 use crate::{checks, exec, mounts, namespace, resolve, seccomp, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
@@ -85,7 +85,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     }
     // 3b. The registry entry `cf-run ps` reads.
     let mode = plan.mode.to_string();
-    let entry = Entry::this_process(&plan.account.name, plan.session.as_deref(), &mode, cwd);
+    let entry = Record::this_process(&plan.account.name, plan.session.as_deref(), &mode, cwd);
     session::register(&plan.state, &entry)?;
     // 4. Symlink mode: nothing to supervise; behind the same filter, the
     //    command takes cf-run's place and inherits the lock's descriptor.
@@ -128,7 +128,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
 /// once (`refused`). The entry's session is always the one whose lock is
 /// held, so a move back never locks that session's file a second time,
 /// which would drop the lock (a POSIX record lock goes with any close).
-fn follow(plan: &Plan, entry: &mut Entry, lock: &mut Option<Lock>, refused: &mut Option<String>) {
+fn follow(plan: &Plan, entry: &mut Record, lock: &mut Option<Lock>, refused: &mut Option<String>) {
     let Some(now) = plan.state.client_session(entry.pid) else {
         return;
     };

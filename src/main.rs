@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), no_main)]
 
 mod checks;
+mod claude_args;
 mod cli;
 mod config;
 mod doctor;

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use nix::unistd::{Gid, Uid};
 
+use crate::claude_args;
 use crate::config::{Account, Config};
 use crate::environ;
 use crate::mode::Mode;
-use crate::session::{self, State};
+use crate::session::State;
 use crate::user::User;
 
 /// The variable that makes Claude Code keep `.claude.json` inside the account
@@ -185,7 +186,9 @@ impl Plan {
         } else {
             request.command
         };
-        let session = request.session.or_else(|| session::from_command(&command));
+        let session = request
+            .session
+            .or_else(|| claude_args::session_of(&command));
         let mut env = vec![(CONFIG_DIR_VAR.to_owned(), config_dir.into_os_string())];
         env.extend(account.env.iter().map(|(n, v)| (n.clone(), v.into())));
         // The caller's credentials would win over the account's own; those
@@ -350,11 +353,7 @@ impl fmt::Display for Plan {
                 self.state.lock_path(session).display()
             )?;
         }
-        writeln!(
-            f,
-            "register: {}/sessions/<pid % 64>/<pid>.json",
-            self.state.dir.display()
-        )?;
+        writeln!(f, "register: {}", self.state.entry_path_shown())?;
         if self.mode.namespaced() {
             writeln!(
                 f,

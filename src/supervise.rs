@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::exit::Exit;
 use crate::output::printable;
-use crate::session::{self, Entry, Lock, State};
+use crate::session::{self, Lock, Record, State};
 
 /// How often `stop` and `watch` look again.
 const POLL: Duration = Duration::from_millis(50);
@@ -50,7 +50,7 @@ pub fn ps(state: &State, json: bool) -> Result<()> {
 }
 
 /// The registry entry as `ps --json` shows it: exactly these keys.
-fn public(e: &Entry) -> Value {
+fn public(e: &Record) -> Value {
     serde_json::json!({
         "pid": e.pid, "account": e.account, "session": e.session,
         "cwd": e.cwd, "started": e.started, "mode": e.mode,
@@ -157,7 +157,7 @@ pub fn watch(state: &State, shared: &Path, id: &str, json: bool) -> Result<()> {
         Some(entry) => entry.account.clone(),
         None => Lock::last_account(state, id).unwrap_or_default(),
     };
-    let running = || live.as_ref().is_some_and(Entry::is_live);
+    let running = || live.as_ref().is_some_and(Record::is_live);
     // A limit already in the transcript counts only if this launch hit it: a
     // session resumed after a limit starts out standing at the old one.
     let since = live.as_ref().and_then(|e| e.started.parse().ok());
