@@ -1,12 +1,12 @@
-//! The command line.
+//! The command line: clap's definitions and nothing else. `main` turns what
+//! they parse into each command's own request; no clap type goes further.
+//! Apart from std and clap, this file uses only `claude_args` and `environ`,
+//! which use std alone: the man page and completions are generated from it.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
-
-use crate::init::Layout;
-use crate::mode::ModeChoice;
 
 /// Run Claude Code (or any command) under one of several accounts, in a
 /// private mount namespace where that account's dir is ~/.claude and the
@@ -98,8 +98,8 @@ pub struct InitArgs {
 
     /// What each account's projects becomes: an empty dir the shared dir is
     /// bound over, or a symlink to the shared dir
-    #[arg(long, value_enum, default_value_t = Layout::Namespace)]
-    pub layout: Layout,
+    #[arg(long, value_enum, default_value_t = LayoutArg::Namespace)]
+    pub layout: LayoutArg,
 
     /// Print what would move and change nothing
     #[arg(long)]
@@ -108,6 +108,14 @@ pub struct InitArgs {
     /// Replace an existing config that says something else
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// An empty dir, over which a namespace launch binds the shared dir
+    Namespace,
+    /// A symlink to the shared dir, the older layout (and symlink mode's)
+    Symlink,
 }
 
 /// `NAME=DIR`, as `--account` of `init` takes it.
@@ -198,6 +206,19 @@ fn credential(s: &str) -> Result<String, String> {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Privileged where the binary holds cap_sys_admin, else userns where
+    /// user namespaces are allowed, else symlink
+    Auto,
+    /// A user namespace of your own owns the session's mount namespace
+    Userns,
+    /// A mount namespace made with the binary's cap_sys_admin (setcap)
+    Privileged,
+    /// No namespace: each account's projects is a symlink to the shared dir
+    Symlink,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
     /// The account to run as: a name from the config's [accounts] tables
@@ -220,7 +241,7 @@ pub struct LaunchArgs {
 
     /// How to isolate the session [default: the config's mode, else auto]
     #[arg(long, value_enum)]
-    pub mode: Option<ModeChoice>,
+    pub mode: Option<ModeArg>,
 
     /// Print the plan (mode and why, checks, mounts, environment) and exit
     #[arg(long)]

@@ -21,7 +21,6 @@ use jiff::{Timestamp, civil, tz::TimeZone};
 use serde_json::Value;
 
 use crate::claude_args;
-use crate::cli::FailoverArgs;
 use crate::config::Config;
 use crate::exit::{self, Exit};
 use crate::handover;
@@ -29,7 +28,18 @@ use crate::session::State;
 use crate::supervise;
 use crate::user::User;
 
-pub fn run(config: &Config, config_path: &Path, user: &User, args: &FailoverArgs) -> Result<()> {
+/// What `cf-run failover` is asked: a headless task.
+pub struct Task {
+    /// The accounts to try, in order; empty: the config's order.
+    pub accounts: Vec<String>,
+    pub continue_prompt: String,
+    /// Seconds an account that hit a limit with no reset time is skipped.
+    pub cooldown: u64,
+    /// The prompt, then any further arguments for claude.
+    pub prompt: Vec<OsString>,
+}
+
+pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Result<()> {
     let accounts: Vec<String> = if args.accounts.is_empty() {
         config.accounts.iter().map(|a| a.name.clone()).collect()
     } else {
@@ -141,10 +151,7 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             .arg(config_path)
             .args(["--account", &account]);
         if let Some(mode) = req.mode {
-            use clap::ValueEnum;
-            if let Some(name) = mode.to_possible_value() {
-                launch.args(["--mode", name.get_name()]);
-            }
+            launch.arg("--mode").arg(mode.to_string());
         }
         for name in &req.keep_env {
             launch.args(["--keep-env", name]);

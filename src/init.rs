@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use nix::unistd::Uid;
 
-use crate::cli::InitArgs;
 use crate::config::{Account, Config, Share};
 use crate::output::printable;
 use crate::policy::{self, Policy};
@@ -52,7 +51,7 @@ pub const CLAUDE_LABEL: &str = ".claude";
 const BATCH: usize = 2000;
 
 /// What each account's `projects`, and each other shared entry, becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// An empty dir, over which a namespace launch binds the shared dir
     Namespace,
@@ -60,7 +59,21 @@ pub enum Layout {
     Symlink,
 }
 
-pub fn run(args: &InitArgs, config_path: &Path, user: &User) -> Result<()> {
+/// What `cf-run init` is asked.
+pub struct Request {
+    /// The shared transcripts dir, as written (`~` allowed).
+    pub shared: String,
+    /// Each account and its dir, in failover order.
+    pub accounts: Vec<(String, String)>,
+    /// Each further shared entry and its shared dir.
+    pub shares: Vec<(String, String)>,
+    pub layout: Layout,
+    pub dry_run: bool,
+    /// Replace a config that says something else.
+    pub force: bool,
+}
+
+pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
     let cwd = std::env::current_dir().context("getcwd")?;
     let (text, config) =
         configfile::build(&args.shared, &args.accounts, &args.shares, &user.home, &cwd)?;

@@ -41,7 +41,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command, LaunchArgs};
 use crate::config::Config;
-use crate::mode::{Mode, Probe};
+use crate::mode::{Mode, ModeChoice, Probe};
 use crate::plan::{Plan, Request};
 use crate::policy::Policy;
 use crate::session::State;
@@ -116,10 +116,38 @@ fn run(cli: &Cli) -> Result<()> {
         Some(Command::Failover(args)) => {
             let path = config_path(cli, &user);
             let config = Config::load(&path, user.uid, &user.home)?;
-            failover::run(&config, &path, &user, args)
+            let task = failover::Task {
+                accounts: args.accounts.clone(),
+                continue_prompt: args.continue_prompt.clone(),
+                cooldown: args.cooldown,
+                prompt: args.prompt.clone(),
+            };
+            failover::run(&config, &path, &user, &task)
         }
-        Some(Command::Init(args)) => init::run(args, &config_path(cli, &user), &user),
+        Some(Command::Init(args)) => {
+            let request = init::Request {
+                shared: args.shared.clone(),
+                accounts: args.accounts.clone(),
+                shares: args.shares.clone(),
+                layout: match args.layout {
+                    cli::LayoutArg::Namespace => init::Layout::Namespace,
+                    cli::LayoutArg::Symlink => init::Layout::Symlink,
+                },
+                dry_run: args.dry_run,
+                force: args.force,
+            };
+            init::run(&request, &config_path(cli, &user), &user)
+        }
         Some(Command::Doctor(args)) => doctor::run(&config_path(cli, &user), &user, args.json),
+    }
+}
+
+fn mode_choice(arg: cli::ModeArg) -> ModeChoice {
+    match arg {
+        cli::ModeArg::Auto => ModeChoice::Auto,
+        cli::ModeArg::Userns => ModeChoice::Userns,
+        cli::ModeArg::Privileged => ModeChoice::Privileged,
+        cli::ModeArg::Symlink => ModeChoice::Symlink,
     }
 }
 
@@ -136,7 +164,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     if args.failover {
         let request = failover::Supervised {
             account: args.account.clone(),
-            mode: args.mode,
+            mode: args.mode.map(mode_choice),
             command: args.command.clone(),
             continue_prompt: args.continue_prompt.clone(),
             keep_env: args.keep_env.clone(),
@@ -146,7 +174,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     }
     let policy = Policy::load(Path::new(policy::PATH))?;
     policy.permit(&config)?;
-    let choice = args.mode.unwrap_or(config.mode);
+    let choice = args.mode.map_or(config.mode, mode_choice);
     let mode = mode::choose(choice, Probe::host, &policy.modes)?;
     policy.permit_mode(mode.0)?;
     let request = Request {
@@ -166,7 +194,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
         print!("{}", output::printable(&plan.to_string()));
         return Ok(());
     }
-    if plan.mode == Mode::Symlink && choice == mode::ModeChoice::Auto {
+    if plan.mode == Mode::Symlink && choice == ModeChoice::Auto {
         eprintln!("cf-run: symlink mode: {}", plan.reason);
     }
     match launch::run(&plan)? {}

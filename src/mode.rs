@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 
 /// What the user asked for, on the command line or in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModeChoice {
     #[default]
@@ -14,6 +14,17 @@ pub enum ModeChoice {
     Userns,
     Privileged,
     Symlink,
+}
+
+impl fmt::Display for ModeChoice {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            ModeChoice::Auto => "auto",
+            ModeChoice::Userns => "userns",
+            ModeChoice::Privileged => "privileged",
+            ModeChoice::Symlink => "symlink",
+        })
+    }
 }
 
 /// How this launch isolates the session.
