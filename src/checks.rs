@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use nix::unistd::Uid;
 
 use crate::plan::Check;
-use crate::resolve::{self, Entry};
+use crate::resolve::{self, Entry, Refusal, Why};
 
 pub fn verify(check: &Check, uid: Uid) -> Result<()> {
     match check {
@@ -30,13 +30,16 @@ pub fn verify(check: &Check, uid: Uid) -> Result<()> {
                     &format!("{what} {}", path.display()),
                 )
             }
-            Entry::Link(to) => bail!(
-                "{what} {} is a symlink (to {}); cf-run mounts only over real directories: \
-                 replace it with a directory (rm {0} && mkdir -m 700 {0})",
-                path.display(),
-                to.display()
-            ),
-            Entry::Other => bail!("{what} {} is not a directory", path.display()),
+            Entry::Link(to) => {
+                let message = format!(
+                    "{what} {} is a symlink (to {}); cf-run mounts only over real directories: \
+                     replace it with a directory (rm {0} && mkdir -m 700 {0})",
+                    path.display(),
+                    to.display()
+                );
+                Err(Refusal::error(Why::Symlink { to }, message))
+            }
+            Entry::Other => Err(resolve::not_a_dir(path, what)),
         },
         Check::HidesNothing { path, shared } => hides_nothing(path, shared),
     }
@@ -61,13 +64,19 @@ fn hides_nothing(path: &Path, shared: &Path) -> Result<()> {
             )
         }
         Entry::Link(to) if resolve::link_leads_to(path, &to, shared) => Ok(()),
-        Entry::Link(to) => bail!(
-            "{} is a symlink to {}, not to the shared dir {}; point it there \
-             (ln -sfn {2} {0}) or, if it holds transcripts, merge them first",
-            path.display(),
-            to.display(),
-            shared.display()
-        ),
-        Entry::Other => bail!("{} is not a directory", path.display()),
+        Entry::Link(to) => {
+            let message = format!(
+                "{} is a symlink to {}, not to the shared dir {}; point it there \
+                 (ln -sfn {2} {0}) or, if it holds transcripts, merge them first",
+                path.display(),
+                to.display(),
+                shared.display()
+            );
+            Err(Refusal::error(Why::Symlink { to }, message))
+        }
+        Entry::Other => Err(Refusal::error(
+            Why::WrongType,
+            format!("{} is not a directory", path.display()),
+        )),
     }
 }

@@ -9,7 +9,7 @@ use nix::unistd::Uid;
 use serde::Deserialize;
 
 use crate::mode::ModeChoice;
-use crate::resolve;
+use crate::resolve::{self, Refusal, Why};
 
 /// One Claude Code account: a name, its config dir, and the variables its
 /// sessions get (say a key for the account, from `[accounts.NAME.env]`).
@@ -24,7 +24,7 @@ pub struct Account {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The shared transcripts dir, bound over `~/.claude/projects`.
-    pub shared: PathBuf,
+    pub shared_projects: PathBuf,
     /// `<home>/.claude`, where the chosen account's dir is bound.
     pub target: PathBuf,
     pub mode: ModeChoice,
@@ -36,8 +36,11 @@ pub struct Config {
     /// In the order written: the failover order.
     pub accounts: Vec<Account>,
     /// Further dirs under `~/.claude/` shared by every account, from `[share]`.
-    pub share: Vec<Share>,
+    pub extra_shares: Vec<Share>,
 }
+
+/// The transcripts' dir under `~/.claude/`, which `shared_projects` replaces.
+pub const PROJECTS: &str = "projects";
 
 /// A dir under `~/.claude/` that every account sees the same: `projects`
 /// (from `shared_projects`) or an entry of `[share]`.
@@ -109,13 +112,13 @@ impl Config {
     /// symlinks, owned by `uid` or root, writable by nobody else.
     pub fn load(path: &Path, uid: Uid, home: &Path) -> Result<Self> {
         let owners = format!("you (uid {uid}) or root");
-        let text = resolve::read_trusted(path, &[uid.as_raw(), 0], &owners, "config")?
-            .with_context(|| {
-                format!(
-                    "config {} does not exist; create it (see the README) or pass --config FILE",
-                    path.display()
-                )
-            })?;
+        let Some(text) = resolve::read_trusted(path, &[uid.as_raw(), 0], &owners, "config")? else {
+            let message = format!(
+                "config {} does not exist; create it (see the README) or pass --config FILE",
+                path.display()
+            );
+            return Err(Refusal::error(Why::Missing, message));
+        };
         Self::parse(&text, home).with_context(|| format!("config {}", path.display()))
     }
 
@@ -132,10 +135,10 @@ impl Config {
                 check_name(&name)?;
                 let dir = expand(&acc.dir, home).with_context(|| format!("accounts.{name}.dir"))?;
                 for var in acc.env.keys() {
-                    if !crate::environ::is_name(var) || var == crate::plan::CONFIG_DIR_VAR {
+                    if !crate::environ::is_name(var) || var == crate::environ::CONFIG_DIR_VAR {
                         bail!(
                             "accounts.{name}.env: {var:?} cannot be set here: use a plain variable name other than {}, which cf-run sets",
-                            crate::plan::CONFIG_DIR_VAR
+                            crate::environ::CONFIG_DIR_VAR
                         );
                     }
                 }
@@ -144,13 +147,13 @@ impl Config {
             })
             .collect::<Result<Vec<_>>>()?;
         let config = Config {
-            shared: expand(&raw.shared_projects, home).context("shared_projects")?,
+            shared_projects: expand(&raw.shared_projects, home).context("shared_projects")?,
             target: home.join(".claude"),
             mode: raw.mode,
             setuid: raw.setuid,
             private_tmp: raw.private_tmp,
             accounts,
-            share: raw
+            extra_shares: raw
                 .share
                 .into_iter()
                 .map(|(name, dir)| {
@@ -170,13 +173,13 @@ impl Config {
     }
 
     /// Every shared dir, `projects` first.
-    pub fn shares(&self) -> Vec<Share> {
+    pub fn all_shares(&self) -> Vec<Share> {
         let projects = Share {
-            name: "projects".into(),
-            dir: self.shared.clone(),
+            name: PROJECTS.into(),
+            dir: self.shared_projects.clone(),
         };
         std::iter::once(projects)
-            .chain(self.share.iter().cloned())
+            .chain(self.extra_shares.iter().cloned())
             .collect()
     }
 
@@ -202,9 +205,9 @@ impl Config {
             .iter()
             .map(|a| (format!("account {:?}'s dir", a.name), a.dir.as_path()))
             .collect();
-        dirs.push(("shared_projects".into(), &self.shared));
+        dirs.push(("shared_projects".into(), &self.shared_projects));
         dirs.extend(
-            self.share
+            self.extra_shares
                 .iter()
                 .map(|s| (format!("share.{}", s.name), s.dir.as_path())),
         );
@@ -295,7 +298,10 @@ dir = "/srv/claude//alpha/"
     #[test]
     fn parses_expands_and_keeps_account_order() {
         let c = parse(GOOD).unwrap();
-        assert_eq!(c.shared, Path::new("/home/u/.claude-projects-shared"));
+        assert_eq!(
+            c.shared_projects,
+            Path::new("/home/u/.claude-projects-shared")
+        );
         assert_eq!(c.target, Path::new("/home/u/.claude"));
         assert_eq!(c.mode, ModeChoice::Auto);
         let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
@@ -414,7 +420,11 @@ dir = "/srv/claude//alpha/"
             "{GOOD}\n[share]\nplans = \"~/sh/plans\"\nfile-history = \"/srv/fh\"\n"
         ))
         .unwrap();
-        let names: Vec<_> = c.shares().into_iter().map(|s| (s.name, s.dir)).collect();
+        let names: Vec<_> = c
+            .all_shares()
+            .into_iter()
+            .map(|s| (s.name, s.dir))
+            .collect();
         assert_eq!(
             names,
             [
@@ -477,7 +487,7 @@ dir = "/srv/claude//alpha/"
                 // Whatever parses is absolute, ..-free and disjoint.
                 for a in &c.accounts {
                     proptest::prop_assert!(a.dir.is_absolute());
-                    proptest::prop_assert!(!a.dir.starts_with(&c.shared) && !c.shared.starts_with(&a.dir));
+                    proptest::prop_assert!(!a.dir.starts_with(&c.shared_projects) && !c.shared_projects.starts_with(&a.dir));
                 }
             }
         }

@@ -37,6 +37,10 @@ pub const CREDENTIALS: [&str; 24] = [
     "CLAUDE_SECURESTORAGE_CONFIG_DIR",
 ];
 
+/// The variable that makes Claude Code keep `.claude.json` inside the account
+/// dir instead of at `~/.claude.json`, which every account would share.
+pub const CONFIG_DIR_VAR: &str = "CLAUDE_CONFIG_DIR";
+
 pub fn is_credential(name: &str) -> bool {
     CREDENTIALS.contains(&name)
 }

@@ -74,7 +74,7 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Res
         let attempt = attempt(config_path, account, &claude, text.as_bytes())?;
         started = true;
         let result: Option<Value> = serde_json::from_slice(&attempt.stdout).ok();
-        let limit = limit_of(result.as_ref(), &config.shared, &session);
+        let limit = limit_of(result.as_ref(), &config.shared_projects, &session);
         let Some(text) = limit else {
             std::io::stdout().write_all(&attempt.stdout)?;
             return match attempt.status {
@@ -169,7 +169,7 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             if let Some(status) = child.try_wait()? {
                 crate::monitor::End::of_child(status).exit();
             }
-            if let Some(limit) = follower.poll(&config.shared, &id)? {
+            if let Some(limit) = follower.poll(&config.shared_projects, &id)? {
                 break limit;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));

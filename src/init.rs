@@ -12,6 +12,7 @@ mod apply;
 mod configfile;
 mod journal;
 mod merge;
+mod places;
 mod progress;
 mod report;
 mod scan;
@@ -33,19 +34,13 @@ use crate::session::{self, State};
 use crate::symlink;
 use crate::user::User;
 
+pub use self::journal::interrupted;
+use self::places::{CLAUDE_LABEL, SHARED_LABEL};
+
 use self::configfile::Existing;
 use self::report::Report;
 use self::scan::{Kind, Source};
 use self::steps::Event;
-
-/// Under the shared dir: the journal, the lock and copies in flight.
-pub const WORK_DIR: &str = ".cf-init";
-/// Under the shared dir: diverged copies set aside, by the account they came from.
-pub const CONFLICTS_DIR: &str = ".cf-conflicts";
-/// The shared dir's own copies (no account can be named with a leading '.').
-pub const SHARED_LABEL: &str = ".shared";
-/// What `~/.claude/NAME` held (the single-account layout of old).
-pub const CLAUDE_LABEL: &str = ".claude";
 
 /// How many paths go between two journal records.
 const BATCH: usize = 2000;
@@ -92,7 +87,7 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
         refuse_live_sessions(user)?;
     }
     let jobs = config
-        .shares()
+        .all_shares()
         .into_iter()
         .map(|share| Job::plan(&config, share, user))
         .collect::<Result<Vec<_>>>()?;

@@ -10,6 +10,7 @@ mod checks;
 mod claude_args;
 mod cli;
 mod config;
+mod decision;
 mod doctor;
 mod environ;
 mod exec;
@@ -34,16 +35,15 @@ mod sys;
 mod user;
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command, LaunchArgs};
 use crate::config::Config;
+use crate::decision::Decision;
 use crate::mode::{Mode, ModeChoice, Probe};
 use crate::plan::{Plan, Request};
-use crate::policy::Policy;
 use crate::session::State;
 use crate::user::User;
 
@@ -111,7 +111,7 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Some(Command::Watch(args)) => {
             let config = load_config(cli, &user)?;
-            supervise::watch(&state, &config.shared, &args.session, args.json)
+            supervise::watch(&state, &config.shared_projects, &args.session, args.json)
         }
         Some(Command::Failover(args)) => {
             let path = config_path(cli, &user);
@@ -172,11 +172,10 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
         };
         return failover::supervise(&config, &config_path(cli, user), user, request);
     }
-    let policy = Policy::load(Path::new(policy::PATH))?;
-    policy.permit(&config)?;
-    let choice = args.mode.map_or(config.mode, mode_choice);
-    let mode = mode::choose(choice, Probe::host, &policy.modes)?;
-    policy.permit_mode(mode.0)?;
+    let asked = args.mode.map(mode_choice);
+    let decision = Decision::decide(Some(&config), asked, Probe::host);
+    let choice = decision.choice;
+    let chosen = decision.chosen()?;
     let request = Request {
         account: args.account.clone().context("--account is required")?,
         command: args.command.clone(),
@@ -188,7 +187,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
         keep_env: args.keep_env.clone(),
         private_tmp: args.private_tmp,
     };
-    let plan = Plan::build(&config, request, user, mode)?;
+    let plan = Plan::build(&config, request, user, chosen)?;
     tracing::debug!("plan:\n{plan}");
     if args.dry_run {
         print!("{}", output::printable(&plan.to_string()));

@@ -62,7 +62,30 @@ pub struct Probe {
     /// CAP_SYS_ADMIN is in this process's permitted set.
     pub cap_sys_admin: bool,
     /// `Err(why)` when unprivileged user namespaces are known not to work.
-    pub userns: Result<(), String>,
+    pub userns: Result<(), NoUserns>,
+}
+
+/// Why unprivileged user namespaces do not work here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoUserns {
+    /// `kernel.unprivileged_userns_clone=0` (Debian's switch).
+    CloneOff,
+    /// `user.max_user_namespaces=0`.
+    MaxZero,
+    /// Ubuntu's AppArmor switch, with cf-run unconfined.
+    AppArmor,
+}
+
+impl fmt::Display for NoUserns {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            NoUserns::CloneOff => "kernel.unprivileged_userns_clone=0",
+            NoUserns::MaxZero => "user.max_user_namespaces=0",
+            NoUserns::AppArmor => {
+                "kernel.apparmor_restrict_unprivileged_userns=1 and cf-run runs unconfined"
+            }
+        })
+    }
 }
 
 impl Probe {
@@ -100,12 +123,12 @@ pub fn sysctl(name: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
 }
 
-fn userns_allowed() -> Result<(), String> {
+fn userns_allowed() -> Result<(), NoUserns> {
     if sysctl("kernel.unprivileged_userns_clone").as_deref() == Some("0") {
-        return Err("kernel.unprivileged_userns_clone=0".into());
+        return Err(NoUserns::CloneOff);
     }
     if sysctl("user.max_user_namespaces").as_deref() == Some("0") {
-        return Err("user.max_user_namespaces=0".into());
+        return Err(NoUserns::MaxZero);
     }
     // Under this AppArmor switch unshare() succeeds but the new namespace has
     // no capabilities, so the uid_map write fails later: only a profile that
@@ -113,28 +136,99 @@ fn userns_allowed() -> Result<(), String> {
     if sysctl("kernel.apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
         let label = std::fs::read_to_string("/proc/self/attr/current").unwrap_or_default();
         if label.trim().is_empty() || label.trim() == "unconfined" {
-            return Err(
-                "kernel.apparmor_restrict_unprivileged_userns=1 and cf-run runs unconfined".into(),
-            );
+            return Err(NoUserns::AppArmor);
         }
     }
     Ok(())
 }
 
+/// The mode a launch uses, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    pub mode: Mode,
+    pub reason: Reason,
+}
+
+/// Why a launch uses its mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `--mode` or the config named it.
+    Asked,
+    /// `auto`: the binary holds cap_sys_admin.
+    Capability,
+    /// `auto`: no privileged mode (`no_cap` says why), and user namespaces work.
+    Userns { no_cap: NoCap },
+    /// `auto`: no namespace can be made. `userns` is `None` when the admin's
+    /// policy, not the host, rules user namespaces out.
+    NoNamespace {
+        no_cap: NoCap,
+        userns: Option<NoUserns>,
+    },
+}
+
+/// Why `auto` did not pick privileged mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoCap {
+    /// The binary holds no cap_sys_admin.
+    Missing,
+    /// It does, but the admin's policy does not allow privileged mode.
+    NotAllowed,
+}
+
+impl fmt::Display for NoCap {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            NoCap::Missing => "no cap_sys_admin on this binary",
+            NoCap::NotAllowed => "privileged mode not allowed by the admin",
+        })
+    }
+}
+
+/// How a message names what rules user namespaces out.
+fn userns_shown(userns: Option<NoUserns>) -> String {
+    userns.map_or("user namespaces not allowed by the admin".into(), |u| {
+        u.to_string()
+    })
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Reason::Asked => f.write_str("asked for with --mode or in the config"),
+            Reason::Capability => {
+                f.write_str("auto: this binary holds cap_sys_admin in its permitted set")
+            }
+            Reason::Userns { no_cap } => write!(
+                f,
+                "auto: {no_cap}, and unprivileged user namespaces are allowed"
+            ),
+            Reason::NoNamespace { no_cap, userns } => write!(
+                f,
+                "auto: no namespace can be made ({}; {no_cap}); \
+                 to get one, run: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\"",
+                userns_shown(*userns)
+            ),
+        }
+    }
+}
+
 /// Resolves the user's choice against what the host (`probe`, looked at
 /// only when the choice depends on it) and the admin's policy (`allowed`)
-/// permit: the mode and a sentence saying why.
+/// permit.
 pub fn choose(
     choice: ModeChoice,
     probe: impl FnOnce() -> Probe,
     allowed: &[Mode],
-) -> Result<(Mode, String)> {
-    const ASKED: &str = "asked for with --mode or in the config";
+) -> Result<Chosen> {
+    let asked = |mode| Chosen {
+        mode,
+        reason: Reason::Asked,
+    };
     Ok(match choice {
         ModeChoice::Auto => return auto(&probe(), allowed),
-        ModeChoice::Userns => (Mode::Userns, ASKED.into()),
-        ModeChoice::Symlink => (Mode::Symlink, ASKED.into()),
-        ModeChoice::Privileged if probe().cap_sys_admin => (Mode::Privileged, ASKED.into()),
+        ModeChoice::Userns => asked(Mode::Userns),
+        ModeChoice::Symlink => asked(Mode::Symlink),
+        ModeChoice::Privileged if probe().cap_sys_admin => asked(Mode::Privileged),
         ModeChoice::Privileged => bail!(
             "privileged mode needs CAP_SYS_ADMIN in this binary's permitted set; \
              install it with: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\" \
@@ -144,43 +238,33 @@ pub fn choose(
 }
 
 /// `auto`: privileged, else userns, else symlink, among the allowed modes.
-fn auto(probe: &Probe, allowed: &[Mode]) -> Result<(Mode, String)> {
+fn auto(probe: &Probe, allowed: &[Mode]) -> Result<Chosen> {
     let ok = |m| allowed.contains(&m);
     if probe.cap_sys_admin && ok(Mode::Privileged) {
-        return Ok((
-            Mode::Privileged,
-            "auto: this binary holds cap_sys_admin in its permitted set".into(),
-        ));
+        return Ok(Chosen {
+            mode: Mode::Privileged,
+            reason: Reason::Capability,
+        });
     }
     let no_cap = if probe.cap_sys_admin {
-        "privileged mode not allowed by the admin"
+        NoCap::NotAllowed
     } else {
-        "no cap_sys_admin on this binary"
+        NoCap::Missing
     };
-    match &probe.userns {
-        Ok(()) if ok(Mode::Userns) => Ok((
-            Mode::Userns,
-            format!("auto: {no_cap}, and unprivileged user namespaces are allowed"),
-        )),
+    let userns = probe.userns.err();
+    match userns {
+        None if ok(Mode::Userns) => Ok(Chosen {
+            mode: Mode::Userns,
+            reason: Reason::Userns { no_cap },
+        }),
         _ if !ok(Mode::Symlink) => bail!(
             "no mode the admin allows works here ({no_cap}; user namespaces: {})",
-            probe
-                .userns
-                .as_ref()
-                .err()
-                .map_or("not allowed by the admin", String::as_str)
+            userns.map_or("not allowed by the admin".into(), |u| u.to_string())
         ),
-        userns => Ok((
-            Mode::Symlink,
-            format!(
-                "auto: no namespace can be made ({}; {no_cap}); \
-                 to get one, run: sudo setcap cap_sys_admin+p \"$(command -v cf-run)\"",
-                userns
-                    .as_ref()
-                    .err()
-                    .map_or("user namespaces not allowed by the admin", String::as_str)
-            ),
-        )),
+        userns => Ok(Chosen {
+            mode: Mode::Symlink,
+            reason: Reason::NoNamespace { no_cap, userns },
+        }),
     }
 }
 
@@ -190,26 +274,37 @@ mod tests {
 
     const ALL: &[Mode] = &[Mode::Privileged, Mode::Userns, Mode::Symlink];
 
-    fn probe(cap: bool, userns: Result<(), &str>) -> Probe {
+    fn probe(cap: bool, userns: Result<(), NoUserns>) -> Probe {
         Probe {
             cap_sys_admin: cap,
-            userns: userns.map_err(str::to_owned),
+            userns,
         }
     }
 
     #[test]
     fn auto_prefers_privileged_then_userns_then_symlink() {
-        let pick = |p: Probe| choose(ModeChoice::Auto, || p, ALL).unwrap().0;
-        assert_eq!(pick(probe(true, Err("x"))), Mode::Privileged);
+        let pick = |p: Probe| choose(ModeChoice::Auto, || p, ALL).unwrap().mode;
+        assert_eq!(pick(probe(true, Err(NoUserns::MaxZero))), Mode::Privileged);
         assert_eq!(pick(probe(false, Ok(()))), Mode::Userns);
-        assert_eq!(pick(probe(false, Err("x"))), Mode::Symlink);
+        assert_eq!(pick(probe(false, Err(NoUserns::MaxZero))), Mode::Symlink);
     }
 
     #[test]
     fn auto_fallback_names_the_reason() {
-        let why = "kernel.apparmor_restrict_unprivileged_userns=1";
-        let (_, reason) = choose(ModeChoice::Auto, || probe(false, Err(why)), ALL).unwrap();
-        assert!(reason.contains(why), "{reason}");
+        let why = NoUserns::AppArmor;
+        let chosen = choose(ModeChoice::Auto, || probe(false, Err(why)), ALL).unwrap();
+        assert_eq!(
+            chosen.reason,
+            Reason::NoNamespace {
+                no_cap: NoCap::Missing,
+                userns: Some(why)
+            }
+        );
+        let reason = chosen.reason.to_string();
+        assert!(
+            reason.contains("kernel.apparmor_restrict_unprivileged_userns=1"),
+            "{reason}"
+        );
         assert!(reason.contains("setcap cap_sys_admin+p"), "{reason}");
     }
 
@@ -222,10 +317,15 @@ mod tests {
     #[test]
     fn auto_picks_only_allowed_modes() {
         let both = probe(true, Ok(()));
-        let pick = |allowed| choose(ModeChoice::Auto, || both.clone(), allowed).map(|m| m.0);
+        let pick = |allowed| choose(ModeChoice::Auto, || both.clone(), allowed).map(|m| m.mode);
         assert_eq!(pick(&[Mode::Userns, Mode::Symlink]).unwrap(), Mode::Userns);
         assert_eq!(pick(&[Mode::Symlink]).unwrap(), Mode::Symlink);
-        let e = choose(ModeChoice::Auto, || probe(false, Err("x")), &[Mode::Userns]).unwrap_err();
+        let e = choose(
+            ModeChoice::Auto,
+            || probe(false, Err(NoUserns::MaxZero)),
+            &[Mode::Userns],
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("no mode the admin allows works here"),
@@ -237,11 +337,11 @@ mod tests {
     fn explicit_modes_are_taken_as_asked_without_looking_at_the_host() {
         let unasked = || -> Probe { panic!("the host was probed for an explicit mode") };
         assert_eq!(
-            choose(ModeChoice::Userns, unasked, ALL).unwrap().0,
+            choose(ModeChoice::Userns, unasked, ALL).unwrap().mode,
             Mode::Userns
         );
         assert_eq!(
-            choose(ModeChoice::Symlink, unasked, ALL).unwrap().0,
+            choose(ModeChoice::Symlink, unasked, ALL).unwrap().mode,
             Mode::Symlink
         );
     }

@@ -10,15 +10,11 @@ use anyhow::{Result, bail};
 use nix::unistd::{Gid, Uid};
 
 use crate::claude_args;
-use crate::config::{Account, Config};
-use crate::environ;
-use crate::mode::Mode;
+use crate::config::{self, Account, Config};
+use crate::environ::{self, CONFIG_DIR_VAR};
+use crate::mode::{Chosen, Mode, Reason};
 use crate::session::State;
 use crate::user::User;
-
-/// The variable that makes Claude Code keep `.claude.json` inside the account
-/// dir instead of at `~/.claude.json`, which every account would share.
-pub const CONFIG_DIR_VAR: &str = "CLAUDE_CONFIG_DIR";
 
 /// Where Claude Code keeps a file per running client, named by its pid.
 pub const CLIENT_FILES: &str = "sessions";
@@ -61,7 +57,7 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub mode: Mode,
-    pub reason: String,
+    pub reason: Reason,
     pub account: Account,
     pub uid: Uid,
     pub gid: Gid,
@@ -106,10 +102,10 @@ impl Plan {
         config: &Config,
         request: Request,
         user: &User,
-        (mode, reason): (Mode, String),
+        Chosen { mode, reason }: Chosen,
     ) -> Result<Plan> {
         let account = config.account(&request.account)?.clone();
-        let shares = config.shares();
+        let shares = config.all_shares();
         let mut checks = vec![Check::OwnedDir {
             path: account.dir.clone(),
             what: format!("account {:?}'s dir", account.name),
@@ -117,7 +113,7 @@ impl Plan {
         let mut actions = vec![];
         for share in &shares {
             // The shared projects dir must exist; a [share] dir is made on first use.
-            checks.push(if share.name == "projects" {
+            checks.push(if share.name == config::PROJECTS {
                 Check::OwnedDir {
                     path: share.dir.clone(),
                     what: "the shared projects dir".into(),
@@ -390,6 +386,13 @@ mod tests {
 
     use super::*;
 
+    fn asked(mode: Mode) -> Chosen {
+        Chosen {
+            mode,
+            reason: Reason::Asked,
+        }
+    }
+
     fn user() -> User {
         User {
             uid: Uid::from_raw(1001),
@@ -421,13 +424,7 @@ dir = "/srv/three"
     }
 
     fn plan(mode: Mode, command: &[&str]) -> Plan {
-        Plan::build(
-            &config(),
-            request("two", command),
-            &user(),
-            (mode, "test".into()),
-        )
-        .unwrap()
+        Plan::build(&config(), request("two", command), &user(), asked(mode)).unwrap()
     }
 
     fn config_dir(dir: &str) -> (String, OsString) {
@@ -516,7 +513,7 @@ dir = "/srv/three"
         assert_eq!(plan(Mode::Userns, &["claude"]).session, None);
         let mut r = request("two", &["claude", "-r", id]);
         r.session = Some("00000000-0000-0000-0000-000000000000".into());
-        let p = Plan::build(&config(), r, &user(), (Mode::Userns, String::new())).unwrap();
+        let p = Plan::build(&config(), r, &user(), asked(Mode::Userns)).unwrap();
         assert_eq!(
             p.session.as_deref(),
             Some("00000000-0000-0000-0000-000000000000")
@@ -530,9 +527,7 @@ dir = "/srv/three"
     fn shared_dirs_are_made_and_bound_before_the_account() {
         let text = "shared_projects = \"~/shared\"\n[accounts.one]\ndir = \"~/one\"\n[share]\nplans = \"~/sh/plans\"\n";
         let config = Config::parse(text, Path::new("/home/u")).unwrap();
-        let build = |mode| {
-            Plan::build(&config, request("one", &[]), &user(), (mode, String::new())).unwrap()
-        };
+        let build = |mode| Plan::build(&config, request("one", &[]), &user(), asked(mode)).unwrap();
         assert_eq!(
             build(Mode::Userns).actions,
             [
@@ -584,7 +579,7 @@ dir = "/srv/three"
         .map(String::from)
         .into();
         r.keep_env = vec!["ANTHROPIC_PROFILE".into()];
-        let p = Plan::build(&config, r, &user(), (Mode::Userns, String::new())).unwrap();
+        let p = Plan::build(&config, r, &user(), asked(Mode::Userns)).unwrap();
         assert_eq!(p.unset, ["ANTHROPIC_API_KEY"]);
         assert_eq!(
             p.env,
@@ -614,7 +609,7 @@ dir = "/srv/three"
             &config(),
             request("four", &[]),
             &user(),
-            (Mode::Userns, String::new()),
+            asked(Mode::Userns),
         )
         .unwrap_err()
         .to_string();
@@ -625,7 +620,7 @@ dir = "/srv/three"
     fn display_shows_mode_reason_mounts_env_and_command() {
         let text = plan(Mode::Userns, &["claude", "--resume", "x y"]).to_string();
         for want in [
-            "mode: userns (test)",
+            "mode: userns (asked for with --mode or in the config)",
             "map uid 1001 and gid 1002",
             "mount: bind /home/u/.claude-two over /home/u/.claude",
             "mount: cover /srv/three",

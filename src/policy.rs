@@ -79,7 +79,7 @@ impl Policy {
         let Some(roots) = &self.roots else {
             return Ok(());
         };
-        let shares = config.shares();
+        let shares = config.all_shares();
         let dirs = config
             .accounts
             .iter()
@@ -152,7 +152,7 @@ mod tests {
             "{e}"
         );
         let mut shared_plans = config("~/a", "~/s");
-        shared_plans.share.push(crate::config::Share {
+        shared_plans.extra_shares.push(crate::config::Share {
             name: "plans".into(),
             dir: "/tmp/plans".into(),
         });

@@ -5,16 +5,78 @@
 //! the descriptor it returns is what later steps mount, create in or read.
 
 use std::ffi::OsStr;
+use std::fmt;
+use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-
-use std::io::Read;
 
 use anyhow::{Context, Error, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, mkdirat};
 use nix::unistd::Uid;
+
+/// Why a path was refused, for callers to match on (`doctor` words its fix
+/// from it); the message the user reads goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    Missing,
+    /// The path is a symlink, to `to`.
+    Symlink {
+        to: PathBuf,
+    },
+    /// A symlink on the way to it (`link`, when one is found).
+    SymlinkOnTheWay {
+        link: Option<PathBuf>,
+    },
+    /// Not a directory (or, for a file cf-run reads, not a regular file).
+    WrongType,
+    /// Owned by another uid.
+    Owner {
+        uid: u32,
+    },
+    /// Group or others may write to it.
+    Writable {
+        mode: u32,
+    },
+    /// A dir on the way is owned by another uid.
+    AncestorOwner {
+        dir: PathBuf,
+        uid: u32,
+    },
+    /// Group or others may write to a dir on the way, which is not sticky.
+    AncestorWritable {
+        dir: PathBuf,
+        mode: u32,
+    },
+}
+
+/// A refused path: the error every check here returns, found again through
+/// any context with `anyhow::Error::downcast_ref::<Refusal>()`.
+#[derive(Debug)]
+pub struct Refusal {
+    pub why: Why,
+    message: String,
+}
+
+impl Refusal {
+    pub fn error(why: Why, message: String) -> Error {
+        Error::new(Refusal { why, message })
+    }
+
+    /// The refusal behind `error`, if a path check made it.
+    pub fn of(error: &Error) -> Option<&Refusal> {
+        error.downcast_ref()
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// Opens `path` relative to `dir` (absolute paths ignore `dir`) without
 /// following any symlink; a trailing symlink is opened itself when `flags`
@@ -65,17 +127,29 @@ pub fn owned_dir(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
             check_owner(path, &st, uid, what)?;
             Ok(fd)
         }
-        Entry::Missing => bail!(
-            "{what} {} does not exist; create it (mkdir -m 700 {0})",
-            path.display()
-        ),
-        Entry::Link(to) => bail!(
-            "{what} {} is a symlink (to {}); cf-run does not follow symlinks: name the real directory in the config",
-            path.display(),
-            to.display()
-        ),
-        Entry::Other => bail!("{what} {} is not a directory", path.display()),
+        Entry::Missing => Err(Refusal::error(
+            Why::Missing,
+            format!(
+                "{what} {} does not exist; create it (mkdir -m 700 {0})",
+                path.display()
+            ),
+        )),
+        Entry::Link(to) => Err(Refusal::error(
+            Why::Symlink { to: to.clone() },
+            format!(
+                "{what} {} is a symlink (to {}); cf-run does not follow symlinks: name the real directory in the config",
+                path.display(),
+                to.display()
+            ),
+        )),
+        Entry::Other => Err(not_a_dir(path, what)),
     }
+}
+
+/// Refuses `path` (what: "account compte1's dir") for not being a directory.
+pub fn not_a_dir(path: &Path, what: &str) -> Error {
+    let message = format!("{what} {} is not a directory", path.display());
+    Refusal::error(Why::WrongType, message)
 }
 
 /// As OpenSSH's StrictModes, for every dir on the way to `path`: each must
@@ -95,18 +169,28 @@ pub fn safe_ancestors(path: &Path, owners: &[u32], what: &str) -> Result<()> {
         let st = fstat(&fd).map_err(|e| anyhow!("fstat({}) => {e}", dir.display()))?;
         let shown = dir.display();
         if !owners.contains(&st.st_uid) {
-            bail!(
+            let why = Why::AncestorOwner {
+                dir: dir.to_owned(),
+                uid: st.st_uid,
+            };
+            let message = format!(
                 "{what} is under {shown}, which is owned by uid {}: only your own dirs and root's \
                  may lead to it; move it elsewhere",
                 st.st_uid
             );
+            return Err(Refusal::error(why, message));
         }
         if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
-            bail!(
-                "{what} is in {shown}, which group or others may write to (mode {:o}): they could \
-                 swap what lies under it; fix it with: chmod go-w {shown}",
-                st.st_mode & 0o7777
+            let mode = st.st_mode & 0o7777;
+            let why = Why::AncestorWritable {
+                dir: dir.to_owned(),
+                mode,
+            };
+            let message = format!(
+                "{what} is in {shown}, which group or others may write to (mode {mode:o}): they \
+                 could swap what lies under it; fix it with: chmod go-w {shown}"
             );
+            return Err(Refusal::error(why, message));
         }
     }
     Ok(())
@@ -115,11 +199,12 @@ pub fn safe_ancestors(path: &Path, owners: &[u32], what: &str) -> Result<()> {
 /// Refuses a directory that another user owns.
 pub fn check_owner(path: &Path, st: &FileStat, uid: Uid, what: &str) -> Result<()> {
     if st.st_uid != uid.as_raw() {
-        bail!(
+        let message = format!(
             "{what} {} is owned by uid {}, not by you (uid {uid}); cf-run only mounts your own directories",
             path.display(),
             st.st_uid
         );
+        return Err(Refusal::error(Why::Owner { uid: st.st_uid }, message));
     }
     Ok(())
 }
@@ -236,14 +321,21 @@ pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Resul
     let fd = match open_at(AT_FDCWD, path, flags) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
-        Err(Errno::ELOOP) => bail!(
-            "{what} {shown} is or passes through a symlink; cf-run does not follow symlinks: use the real path"
-        ),
+        Err(Errno::ELOOP) => {
+            let message = format!(
+                "{what} {shown} is or passes through a symlink; cf-run does not follow symlinks: use the real path"
+            );
+            let why = Why::SymlinkOnTheWay {
+                link: symlink_on(path),
+            };
+            return Err(Refusal::error(why, message));
+        }
         Err(e) => return Err(refused(path, e).context(format!("cannot open the {what}"))),
     };
     let st = fstat(&fd).map_err(|e| anyhow!("fstat({shown}) => {e}"))?;
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        bail!("{what} {shown} is not a regular file");
+        let message = format!("{what} {shown} is not a regular file");
+        return Err(Refusal::error(Why::WrongType, message));
     }
     safe_ancestors(path, owners, &format!("{what} {shown}"))?;
     // Never read a prefix: a cut-off config could drop accounts to cover.
@@ -251,16 +343,18 @@ pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Resul
         bail!("{what} {shown} is larger than {MAX_TRUSTED_SIZE} bytes; no real {what} is");
     }
     if !owners.contains(&st.st_uid) {
-        bail!(
+        let message = format!(
             "{what} {shown} is owned by uid {}, not by {who}; cf-run only trusts a {what} that {who} wrote",
             st.st_uid
         );
+        return Err(Refusal::error(Why::Owner { uid: st.st_uid }, message));
     }
     if st.st_mode & 0o022 != 0 {
-        bail!(
-            "{what} {shown} is writable by group or others (mode {:o}); fix it with: chmod go-w {shown}",
-            st.st_mode & 0o7777
+        let mode = st.st_mode & 0o7777;
+        let message = format!(
+            "{what} {shown} is writable by group or others (mode {mode:o}); fix it with: chmod go-w {shown}"
         );
+        return Err(Refusal::error(Why::Writable { mode }, message));
     }
     let mut text = String::with_capacity(st.st_size as usize);
     std::fs::File::from(fd)
@@ -275,24 +369,33 @@ pub fn read_trusted(path: &Path, owners: &[u32], who: &str, what: &str) -> Resul
 pub fn refused(path: &Path, errno: Errno) -> Error {
     match errno {
         Errno::ELOOP | Errno::EXDEV => {
-            let link = path.ancestors().find(|p| {
-                p.symlink_metadata()
-                    .is_ok_and(|m| m.file_type().is_symlink())
-            });
-            match link {
-                Some(link) => anyhow!(
+            let link = symlink_on(path);
+            let message = match &link {
+                Some(link) => format!(
                     "{}: {} is a symlink, and cf-run resolves paths without following symlinks; \
                      use the real path (realpath {0})",
                     path.display(),
                     link.display()
                 ),
-                None => anyhow!(
+                None => format!(
                     "openat2({}, RESOLVE_NO_SYMLINKS) => {errno}",
                     path.display()
                 ),
-            }
+            };
+            Refusal::error(Why::SymlinkOnTheWay { link }, message)
         }
         Errno::ENOSYS => anyhow!("openat2 => ENOSYS: cf-run needs Linux 5.12 or newer"),
         _ => anyhow!("openat2({}) => {errno}", path.display()),
     }
+}
+
+/// The symlink on the way to `path`, to name it in a refusal (a look only:
+/// nothing is opened through it).
+fn symlink_on(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|p| {
+            p.symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+        })
+        .map(Path::to_path_buf)
 }

@@ -89,15 +89,18 @@ pub fn existing(path: &Path, wanted: &Config, uid: Uid, home: &Path) -> Existing
     }
     match Config::load(path, uid, home) {
         // The order of `[share]` means nothing; the accounts' is the failover order.
-        Ok(c) if c.accounts == wanted.accounts && sorted(c.shares()) == sorted(wanted.shares()) => {
+        Ok(c)
+            if c.accounts == wanted.accounts
+                && sorted(c.all_shares()) == sorted(wanted.all_shares()) =>
+        {
             Existing::Same
         }
         Ok(c) => {
             let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
-            let shares: Vec<_> = c.share.iter().map(|s| s.name.as_str()).collect();
+            let shares: Vec<_> = c.extra_shares.iter().map(|s| s.name.as_str()).collect();
             Existing::Different(format!(
                 "it names the shared dir {}, the accounts {} and the shares [{}]",
-                c.shared.display(),
+                c.shared_projects.display(),
                 names.join(", "),
                 shares.join(", ")
             ))
@@ -185,7 +188,7 @@ mod tests {
             text.ends_with("\n[share]\nfile-history = \"~/sh/fh\"\nplans = \"~/work/plans\"\n"),
             "{text}"
         );
-        let names: Vec<_> = config.shares().into_iter().map(|s| s.name).collect();
+        let names: Vec<_> = config.all_shares().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["projects", "file-history", "plans"]);
         let (text, _) = build("~/s", &accounts, &[], home, cwd).unwrap();
         assert!(!text.contains("[share]"), "{text}");
@@ -230,7 +233,7 @@ mod tests {
     #[test]
     fn takes_relative_paths_from_the_current_dir_and_others_as_they_are() {
         let (_, config) = build_text("shared", &[("a", "/srv/a"), ("b", "./b")]).unwrap();
-        assert_eq!(config.shared, Path::new("/home/u/work/shared"));
+        assert_eq!(config.shared_projects, Path::new("/home/u/work/shared"));
         assert_eq!(config.accounts[0].dir, Path::new("/srv/a"));
         assert_eq!(config.accounts[1].dir, Path::new("/home/u/work/b"));
     }
@@ -240,7 +243,7 @@ mod tests {
         let (text, config) = build_text("/srv/s \"x\"", &[("my.acct", "/srv/a")]).unwrap();
         assert!(text.contains("[accounts.\"my.acct\"]"), "{text}");
         assert_eq!(config.accounts[0].name, "my.acct");
-        assert_eq!(config.shared, Path::new("/srv/s \"x\""));
+        assert_eq!(config.shared_projects, Path::new("/srv/s \"x\""));
     }
 
     #[test]

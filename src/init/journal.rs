@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::WORK_DIR;
+use super::places::WORK_DIR;
 use super::steps::Event;
 use crate::exit::{self, Exit};
 

@@ -66,7 +66,7 @@ pub enum Fate {
 /// preference (the shared dir's own first, then the accounts in the config's
 /// order): among identical copies the first stays, and a tie in `mtimes`
 /// goes to the first. `relation(a, b)` compares two versions.
-pub fn resolve<E>(
+pub fn fates<E>(
     mtimes: &[i128],
     mut relation: impl FnMut(usize, usize) -> Result<Relation, E>,
 ) -> Result<Vec<Fate>, E> {
@@ -158,7 +158,7 @@ mod tests {
         let relation = |a: usize, b: usize| {
             Ok::<_, io::Error>(rel(versions[a].0.as_bytes(), versions[b].0.as_bytes()))
         };
-        resolve(&mtimes, relation).unwrap()
+        super::fates(&mtimes, relation).unwrap()
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{AccessFlags, access};
 
-use super::WORK_DIR;
+use super::places::WORK_DIR;
 
 /// A tree that takes part in the merge: the shared dir itself (first), then
 /// each account's entry of the share's name (`projects`, `plans`, ...).

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{AT_FDCWD, OFlag};
 use serde::{Deserialize, Serialize};
 
-use super::CONFLICTS_DIR;
 use super::merge::{self, Fate, Relation};
+use super::places::{CLAUDE_LABEL, CONFLICTS_DIR, SHARED_LABEL};
 use super::scan::{Kind, Source, Tree};
 use crate::resolve;
 
@@ -185,7 +185,7 @@ fn entry_step(sources: &[Source], rel: &Path, versions: &[(usize, Kind)]) -> io:
         vec![Fate::Keep]
     } else {
         let mtimes: Vec<i128> = (0..metas.len()).map(|i| stamp(i).mtime).collect();
-        merge::resolve(&mtimes, |a, b| {
+        merge::fates(&mtimes, |a, b| {
             relation(
                 (&paths[a], versions[a].1, &metas[a]),
                 (&paths[b], versions[b].1, &metas[b]),
@@ -300,8 +300,8 @@ fn set_aside(sources: &[Source], index: usize, rel: &Path, kept: String) -> (Op,
 /// How the report names a source.
 pub fn whose(label: &str) -> &str {
     match label {
-        super::SHARED_LABEL => "the shared dir",
-        super::CLAUDE_LABEL => "~/.claude",
+        SHARED_LABEL => "the shared dir",
+        CLAUDE_LABEL => "~/.claude",
         name => name,
     }
 }

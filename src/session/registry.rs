@@ -11,7 +11,7 @@ use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 
 use super::procfs::{gone, proc_stat, start_ticks};
-use super::state::{State, check_own_file, read_at};
+use super::state::{SHARDS, State, check_own_file, read_at};
 
 /// One launch in the registry, as `cf-run ps --json` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,9 +105,6 @@ fn overwrite(fd: &OwnedFd, bytes: &[u8]) -> nix::Result<()> {
     }
     nix::unistd::ftruncate(fd, bytes.len() as i64)
 }
-
-/// How many dirs the registry is spread over.
-pub(super) const SHARDS: u32 = 64;
 
 /// How many other entries a launch looks at for one it may reuse.
 const LOOK_AT: usize = 8;

@@ -23,6 +23,9 @@ use crate::claude_args::is_uuid;
 use crate::resolve::{self, Entry};
 use crate::user::User;
 
+/// How many dirs the registry is spread over.
+pub(super) const SHARDS: u32 = 64;
+
 /// Where cf-run keeps its locks and registry for one user. Every file in it
 /// is reached through a descriptor of its dir, opened without following
 /// symlinks: a session that swaps a dir for a symlink cannot make cf-run
@@ -47,9 +50,8 @@ impl State {
 
     /// Where a launch's registry entry goes, as `--dry-run` shows it.
     pub fn entry_path_shown(&self) -> String {
-        let shards = super::registry::SHARDS;
         format!(
-            "{}/sessions/<pid % {shards}>/<pid>.json",
+            "{}/sessions/<pid % {SHARDS}>/<pid>.json",
             self.dir.display()
         )
     }
