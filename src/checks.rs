@@ -80,3 +80,82 @@ fn hides_nothing(path: &Path, shared: &Path) -> Result<()> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+
+    use nix::unistd::getuid;
+
+    use super::*;
+    use crate::resolve::{Refusal, Why};
+
+    fn why(check: &Check) -> Option<Why> {
+        let error = verify(check, getuid()).err()?;
+        Some(Refusal::of(&error).expect("a Refusal").why.clone())
+    }
+
+    fn absent_or_dir(path: PathBuf) -> Check {
+        Check::OwnedDirOrAbsent {
+            path,
+            what: "the mount target".into(),
+        }
+    }
+
+    #[test]
+    fn a_mount_target_is_a_dir_of_yours_or_absent_never_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let target = t.path().join(".claude");
+        assert_eq!(why(&absent_or_dir(target.clone())), None);
+        fs::create_dir(t.path().join("elsewhere")).unwrap();
+        symlink(t.path().join("elsewhere"), &target).unwrap();
+        assert_eq!(
+            why(&absent_or_dir(target.clone())),
+            Some(Why::Symlink {
+                to: t.path().join("elsewhere")
+            })
+        );
+        fs::remove_file(&target).unwrap();
+        fs::write(&target, "").unwrap();
+        assert_eq!(why(&absent_or_dir(target.clone())), Some(Why::WrongType));
+        fs::remove_file(&target).unwrap();
+        fs::create_dir(&target).unwrap();
+        assert_eq!(why(&absent_or_dir(target)), None);
+    }
+
+    #[test]
+    fn an_entry_may_be_covered_only_when_that_hides_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path().join("shared");
+        let projects = t.path().join("projects");
+        fs::create_dir(&shared).unwrap();
+        let check = Check::HidesNothing {
+            path: projects.clone(),
+            shared: shared.clone(),
+        };
+        verify(&check, getuid()).unwrap();
+        fs::create_dir(&projects).unwrap();
+        verify(&check, getuid()).unwrap();
+        // Even an empty folder inside counts: only an empty dir is covered.
+        fs::create_dir(projects.join("-p")).unwrap();
+        assert!(verify(&check, getuid()).is_err());
+        fs::write(projects.join("-p/s.jsonl"), "{}\n").unwrap();
+        let e = verify(&check, getuid()).unwrap_err().to_string();
+        assert!(e.contains("holds 1 transcripts (1 files)"), "{e}");
+        // Nothing was touched by the refusal.
+        assert!(projects.join("-p/s.jsonl").exists());
+        fs::remove_dir_all(&projects).unwrap();
+        symlink(&shared, &projects).unwrap();
+        verify(&check, getuid()).unwrap();
+        fs::remove_file(&projects).unwrap();
+        symlink(t.path(), &projects).unwrap();
+        assert_eq!(
+            why(&check),
+            Some(Why::Symlink {
+                to: t.path().to_path_buf()
+            })
+        );
+    }
+}

@@ -399,3 +399,154 @@ fn symlink_on(path: &Path) -> Option<PathBuf> {
         })
         .map(Path::to_path_buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    use nix::unistd::getuid;
+    use nix::unistd::mkfifo;
+
+    use super::*;
+
+    fn why(result: Result<impl Sized>) -> Why {
+        let error = result.err().expect("refused");
+        Refusal::of(&error).expect("a Refusal").why.clone()
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_trailing_symlink_is_reported_and_never_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        let link = t.path().join("link");
+        fs::create_dir(&real).unwrap();
+        symlink(&real, &link).unwrap();
+        assert!(matches!(entry(&link).unwrap(), Entry::Link(to) if to == real));
+        assert_eq!(
+            why(owned_dir(&link, getuid(), "dir")),
+            Why::Symlink { to: real }
+        );
+    }
+
+    #[test]
+    fn a_symlink_on_the_way_is_refused_and_named() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("real/sub")).unwrap();
+        let via = t.path().join("via");
+        symlink(t.path().join("real"), &via).unwrap();
+        let link = Some(via.clone());
+        assert_eq!(
+            why(owned_dir(&via.join("sub"), getuid(), "dir")),
+            Why::SymlinkOnTheWay { link: link.clone() }
+        );
+        // make_dirs neither follows it nor creates anything through it.
+        assert_eq!(
+            why(make_dirs(&via.join("sub/new"), getuid())),
+            Why::SymlinkOnTheWay { link }
+        );
+        assert!(!t.path().join("real/sub/new").exists());
+    }
+
+    #[test]
+    fn a_descriptor_stays_on_the_dir_that_was_checked_when_the_path_is_swapped() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("dir");
+        let other = t.path().join("other");
+        fs::create_dir(&dir).unwrap();
+        fs::create_dir(&other).unwrap();
+        let fd = owned_dir(&dir, getuid(), "dir").unwrap();
+        let checked = fstat(&fd).unwrap().st_ino;
+        fs::rename(&dir, t.path().join("moved")).unwrap();
+        symlink(&other, &dir).unwrap();
+        assert_eq!(fstat(&fd).unwrap().st_ino, checked);
+        assert_ne!(fs::metadata(&dir).unwrap().ino(), checked);
+    }
+
+    #[test]
+    fn missing_files_fifos_and_another_owner_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let me = getuid();
+        assert_eq!(
+            why(owned_dir(&t.path().join("no"), me, "dir")),
+            Why::Missing
+        );
+        let file = t.path().join("file");
+        fs::write(&file, "x").unwrap();
+        assert_eq!(why(owned_dir(&file, me, "dir")), Why::WrongType);
+        let fifo = t.path().join("fifo");
+        mkfifo(&fifo, Mode::S_IRWXU).unwrap();
+        assert_eq!(why(owned_dir(&fifo, me, "dir")), Why::WrongType);
+        // Read as a trusted file, a FIFO is refused without blocking.
+        assert_eq!(
+            why(read_trusted(&fifo, &[me.as_raw(), 0], "you", "config")),
+            Why::WrongType
+        );
+        let someone = Uid::from_raw(me.as_raw() + 1);
+        assert_eq!(
+            why(owned_dir(t.path(), someone, "dir")),
+            Why::Owner { uid: me.as_raw() }
+        );
+    }
+
+    #[test]
+    fn a_dir_on_the_way_that_others_may_write_is_refused_unless_sticky() {
+        let t = tempfile::tempdir().unwrap();
+        let open = t.path().join("open");
+        let target = open.join("account");
+        fs::create_dir_all(&target).unwrap();
+        let owners = [getuid().as_raw(), 0];
+        chmod(&open, 0o777);
+        assert_eq!(
+            why(safe_ancestors(&target, &owners, "account")),
+            Why::AncestorWritable {
+                dir: open.clone(),
+                mode: 0o777
+            }
+        );
+        chmod(&open, 0o1777);
+        safe_ancestors(&target, &owners, "account").unwrap();
+        chmod(&open, 0o755);
+        safe_ancestors(&target, &owners, "account").unwrap();
+        let someone = [getuid().as_raw() + 1];
+        assert_eq!(
+            why(safe_ancestors(&target, &someone, "account")),
+            Why::AncestorOwner {
+                dir: open,
+                uid: getuid().as_raw()
+            }
+        );
+    }
+
+    #[test]
+    fn a_trusted_file_must_be_private_small_and_reached_without_symlinks() {
+        let t = tempfile::tempdir().unwrap();
+        let owners = [getuid().as_raw(), 0];
+        let read = |p: &Path| read_trusted(p, &owners, "you or root", "config");
+        let file = t.path().join("config.toml");
+        assert!(read(&file).unwrap().is_none());
+        fs::write(&file, "a = 1\n").unwrap();
+        chmod(&file, 0o600);
+        assert_eq!(read(&file).unwrap().as_deref(), Some("a = 1\n"));
+        chmod(&file, 0o666);
+        assert_eq!(why(read(&file)), Why::Writable { mode: 0o666 });
+        chmod(&file, 0o600);
+        let link = t.path().join("link.toml");
+        symlink(&file, &link).unwrap();
+        assert_eq!(
+            why(read(&link)),
+            Why::SymlinkOnTheWay {
+                link: Some(link.clone())
+            }
+        );
+        let big = t.path().join("big.toml");
+        fs::write(&big, vec![b'#'; MAX_TRUSTED_SIZE as usize + 1]).unwrap();
+        chmod(&big, 0o600);
+        let e = read(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+    }
+}

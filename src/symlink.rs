@@ -53,3 +53,55 @@ pub fn link(link: &Path, to: &Path, uid: Uid) -> Result<()> {
     }
     bail!("{l} keeps changing while cf-run links it; retry")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    use nix::unistd::getuid;
+
+    use super::*;
+
+    #[test]
+    fn an_empty_dir_becomes_the_link_and_a_right_link_stays() {
+        let t = tempfile::tempdir().unwrap();
+        let (projects, shared) = (t.path().join("projects"), t.path().join("shared"));
+        fs::create_dir(&projects).unwrap();
+        fs::create_dir(&shared).unwrap();
+        link(&projects, &shared, getuid()).unwrap();
+        assert_eq!(fs::read_link(&projects).unwrap(), shared);
+        link(&projects, &shared, getuid()).unwrap();
+        assert_eq!(fs::read_link(&projects).unwrap(), shared);
+    }
+
+    #[test]
+    fn nothing_is_removed_or_relinked_that_holds_or_leads_elsewhere() {
+        let t = tempfile::tempdir().unwrap();
+        let (projects, shared) = (t.path().join("projects"), t.path().join("shared"));
+        fs::create_dir_all(projects.join("-w")).unwrap();
+        fs::write(projects.join("-w/s.jsonl"), "{}\n").unwrap();
+        fs::create_dir(&shared).unwrap();
+        assert!(link(&projects, &shared, getuid()).is_err());
+        assert_eq!(
+            fs::read_to_string(projects.join("-w/s.jsonl")).unwrap(),
+            "{}\n"
+        );
+        fs::remove_dir_all(&projects).unwrap();
+        symlink(t.path(), &projects).unwrap();
+        let e = link(&projects, &shared, getuid()).unwrap_err().to_string();
+        assert!(e.contains("is a symlink to"), "{e}");
+        assert_eq!(fs::read_link(&projects).unwrap(), t.path());
+    }
+
+    #[test]
+    fn the_account_dir_is_reached_without_symlinks() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("real/projects")).unwrap();
+        fs::create_dir(t.path().join("shared")).unwrap();
+        symlink(t.path().join("real"), t.path().join("account")).unwrap();
+        let projects = t.path().join("account/projects");
+        assert!(link(&projects, &t.path().join("shared"), getuid()).is_err());
+        assert!(t.path().join("real/projects").is_dir());
+    }
+}

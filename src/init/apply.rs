@@ -192,3 +192,71 @@ fn copy_link(src: &Path, tmp: &Path, meta: &fs::Metadata) -> io::Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn stamp(path: &Path) -> Stamp {
+        Stamp::of(&fs::symlink_metadata(path).unwrap())
+    }
+
+    #[test]
+    fn a_copy_that_changed_since_it_was_compared_is_neither_removed_nor_replaced() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = (t.path().join("a.jsonl"), t.path().join("b.jsonl"));
+        fs::write(&src, "1\n").unwrap();
+        fs::write(&dst, "1\n").unwrap();
+        let (was_src, was_dst) = (stamp(&src), stamp(&dst));
+        fs::write(&src, "1\n2\n").unwrap();
+        fs::write(&dst, "1\n3\n").unwrap();
+        let mut mover = Mover::new(t.path().join("tmp"), t.path());
+        let remove = Op::Remove {
+            src: src.clone(),
+            was: was_src,
+        };
+        assert!(mover.apply(&remove).is_err());
+        let replace = Op::Move {
+            src: src.clone(),
+            dst: dst.clone(),
+            replace: Some(was_dst),
+        };
+        assert!(mover.apply(&replace).is_err());
+        assert_eq!(fs::read_to_string(&src).unwrap(), "1\n2\n");
+        assert_eq!(fs::read_to_string(&dst).unwrap(), "1\n3\n");
+    }
+
+    #[test]
+    fn a_move_never_replaces_unasked_nor_goes_through_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path().join("shared");
+        let elsewhere = t.path().join("elsewhere");
+        fs::create_dir(&shared).unwrap();
+        fs::create_dir(&elsewhere).unwrap();
+        let src = t.path().join("s.jsonl");
+        fs::write(&src, "new\n").unwrap();
+        fs::write(shared.join("s.jsonl"), "kept\n").unwrap();
+        let mut mover = Mover::new(t.path().join("tmp"), &shared);
+        let onto = Op::Move {
+            src: src.clone(),
+            dst: shared.join("s.jsonl"),
+            replace: None,
+        };
+        assert!(mover.apply(&onto).is_err());
+        assert_eq!(
+            fs::read_to_string(shared.join("s.jsonl")).unwrap(),
+            "kept\n"
+        );
+        symlink(&elsewhere, shared.join("-w")).unwrap();
+        let through = Op::Move {
+            src: src.clone(),
+            dst: shared.join("-w/sub/s.jsonl"),
+            replace: None,
+        };
+        assert!(mover.apply(&through).is_err());
+        assert!(src.exists());
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
+}

@@ -327,3 +327,25 @@ pub fn open(path: &Path) -> io::Result<File> {
     let fd = resolve::open_at(AT_FDCWD.as_fd(), path, flags).map_err(io::Error::from)?;
     Ok(File::from(fd))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn a_version_is_read_without_following_a_symlink_or_blocking_on_a_fifo() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("s.jsonl");
+        std::fs::write(&file, "x\n").unwrap();
+        let link = t.path().join("link.jsonl");
+        symlink(&file, &link).unwrap();
+        assert_eq!(open(&link).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        let fifo = t.path().join("fifo.jsonl");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(open(&fifo).is_ok());
+        assert_eq!(whose(SHARED_LABEL), "the shared dir");
+        assert_eq!(whose("compte1"), "compte1");
+    }
+}

@@ -191,3 +191,55 @@ pub(super) fn check_own_file(fd: &impl AsFd, name: &str, uid: Uid) -> Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use nix::fcntl::{AT_FDCWD, open};
+    use nix::unistd::getuid;
+
+    use super::*;
+
+    fn dir_fd(path: &std::path::Path) -> OwnedFd {
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        open(path, flags, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn a_hard_link_planted_under_a_temp_name_is_never_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let transcript = t.path().join("s.jsonl");
+        fs::write(&transcript, "turn\n").unwrap();
+        fs::hard_link(&transcript, t.path().join(".limits.json.tmp")).unwrap();
+        write_at(&dir_fd(t.path()), "limits.json", b"{}").unwrap();
+        assert_eq!(fs::read_to_string(&transcript).unwrap(), "turn\n");
+        assert_eq!(
+            fs::read_to_string(t.path().join("limits.json")).unwrap(),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn only_a_single_link_regular_file_of_the_users_counts_as_cf_runs_own() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("x.lock");
+        fs::write(&file, "").unwrap();
+        let fd = |p: &std::path::Path| {
+            nix::fcntl::openat(
+                AT_FDCWD,
+                p,
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+                Mode::empty(),
+            )
+            .unwrap()
+        };
+        check_own_file(&fd(&file), "x.lock", getuid()).unwrap();
+        let other = Uid::from_raw(getuid().as_raw() + 1);
+        assert!(check_own_file(&fd(&file), "x.lock", other).is_err());
+        fs::hard_link(&file, t.path().join("planted")).unwrap();
+        let e = check_own_file(&fd(&file), "x.lock", getuid()).unwrap_err();
+        assert!(e.to_string().contains("2 hard links"), "{e}");
+        assert!(check_own_file(&fd(t.path()), "dir", getuid()).is_err());
+    }
+}
