@@ -14,7 +14,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "cf-run", version, about, long_about = None)]
 #[command(
-    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run --failover [--account NAME] [-- claude [ARGS]...]\n       cf-run <ps|stop|watch|failover|init|doctor> [OPTIONS]"
+    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run --failover [--account NAME] [-- claude [ARGS]...]\n       cf-run <ps|stop|watch|failover|init|doctor|wrap> [OPTIONS]"
 )]
 #[command(subcommand_negates_reqs = true)]
 pub struct Cli {
@@ -78,6 +78,22 @@ pub enum Command {
     Init(InitArgs),
     /// Check what a launch needs, each with a one-line fix; exit 1 if one would fail
     Doctor(DoctorArgs),
+    /// Claude Code's launcher hook (processWrapper): run what the client starts
+    /// in the background in place inside a session, else under the account of
+    /// its CLAUDE_CONFIG_DIR
+    Wrap(WrapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WrapArgs {
+    /// The program the client starts, and its arguments, as the client gives them
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -33,6 +33,7 @@ mod supervise;
 mod symlink;
 mod sys;
 mod user;
+mod wrap;
 
 use std::io::Write;
 use std::time::Duration;
@@ -139,6 +140,19 @@ fn run(cli: &Cli) -> Result<()> {
             init::run(&request, &config_path(cli, &user), &user)
         }
         Some(Command::Doctor(args)) => doctor::run(&config_path(cli, &user), &user, args.json),
+        Some(Command::Wrap(args)) => {
+            if wrap::inside_session() {
+                match exec::exec(&args.command, &[], &[])? {}
+            }
+            let config = load_config(cli, &user)?;
+            let request = Request {
+                account: wrap::account_of_client(&config, &user)?,
+                command: args.command.clone(),
+                caller_env: caller_env(),
+                ..Request::default()
+            };
+            start(&config, &user, request, None, false)
+        }
     }
 }
 
@@ -172,24 +186,44 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
         };
         return failover::supervise(&config, &config_path(cli, user), user, request);
     }
-    let asked = args.mode.map(mode_choice);
-    let decision = Decision::decide(Some(&config), asked, Probe::host);
-    let choice = decision.choice;
-    let chosen = decision.chosen()?;
     let request = Request {
         account: args.account.clone().context("--account is required")?,
         command: args.command.clone(),
         session: args.session.clone(),
         wait: args.wait,
-        caller_env: std::env::vars_os()
-            .filter_map(|(name, _)| name.into_string().ok())
-            .collect(),
+        caller_env: caller_env(),
         keep_env: args.keep_env.clone(),
         private_tmp: args.private_tmp,
     };
-    let plan = Plan::build(&config, request, user, chosen)?;
+    start(
+        &config,
+        user,
+        request,
+        args.mode.map(mode_choice),
+        args.dry_run,
+    )
+}
+
+/// The names of the caller's environment variables.
+fn caller_env() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect()
+}
+
+/// Decides a launch, then prints its plan (`dry_run`) or carries it out.
+fn start(
+    config: &Config,
+    user: &User,
+    request: Request,
+    asked: Option<ModeChoice>,
+    dry_run: bool,
+) -> Result<()> {
+    let decision = Decision::decide(Some(config), asked, Probe::host);
+    let choice = decision.choice;
+    let plan = Plan::build(config, request, user, decision.chosen()?)?;
     tracing::debug!("plan:\n{plan}");
-    if args.dry_run {
+    if dry_run {
         print!("{}", output::printable(&plan.to_string()));
         return Ok(());
     }

@@ -29,6 +29,9 @@ use nix::unistd::Pid;
 
 use crate::sys::{self, Fork};
 
+/// The name pid 1 gives itself: how `cf-run wrap` knows it runs inside a session.
+pub const INIT_NAME: &str = "cf-run-init";
+
 /// The signals a process may send the session: relayed to the command.
 const RELAYED: [Signal; 6] = [
     Signal::SIGHUP,
@@ -254,6 +257,7 @@ impl Pid1 {
             .context("fcntl(O_NONBLOCK)")?;
         // Processes of the session may not trace their init.
         prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE, 0)")?;
+        prctl::set_name(c"cf-run-init").context("prctl(PR_SET_NAME)")?;
         let signals = Signals::fd()?;
         let command_pid = match sys::fork().map_err(|e| anyhow!("fork => {e}"))? {
             Fork::Child => {

@@ -261,7 +261,7 @@ fn create_dir(dst: &Path, uid: Uid) -> Result<OwnedFd> {
     let (Some(parent), Some(name)) = (dst.parent(), dst.file_name()) else {
         bail!("mount target {d} has no parent directory");
     };
-    let parent_fd = resolve::owned_dir(parent, uid, "the parent of mount target")?;
+    let parent_fd = resolve::dir_to_create_in(parent, uid, "the parent of mount target")?;
     let fd = resolve::open_or_create_dir(parent_fd.as_fd(), name)
         .map_err(|e| anyhow!("mkdirat({d}) => {e}"))
         .context("cannot create the mount target")?;

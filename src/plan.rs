@@ -19,6 +19,10 @@ use crate::user::User;
 /// Where Claude Code keeps a file per running client, named by its pid.
 pub const CLIENT_FILES: &str = "sessions";
 
+/// In an account's dir: its background supervisor's sockets, bound over
+/// `/tmp/cc-daemon-<uid>` in the namespace modes.
+pub const DAEMON_SOCKETS: &str = ".cf-run/cc-daemon";
+
 /// What must hold on disk before anything is changed. All checks run first,
 /// so a refused launch changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +167,18 @@ impl Plan {
             if request.private_tmp || config.private_tmp {
                 actions.push(Action::Tmpfs { dir: "/tmp".into() });
             }
+            // The client's background supervisor keeps its sockets under
+            // /tmp/cc-daemon-<uid>, in a dir named for the config dir's path,
+            // which is ~/.claude for every account: each account gets a dir of
+            // its own there, kept in its dir, which the others' sessions cannot reach.
+            let sockets = account.dir.join(DAEMON_SOCKETS);
+            actions.push(Action::MakeDir {
+                path: sockets.clone(),
+            });
+            actions.push(Action::Bind {
+                src: sockets,
+                dst: PathBuf::from(format!("/tmp/cc-daemon-{}", user.uid)),
+            });
             config.target.clone()
         } else {
             if request.private_tmp || config.private_tmp {
@@ -456,6 +472,13 @@ dir = "/srv/three"
                     Action::Cover {
                         dir: "/srv/three".into()
                     },
+                    Action::MakeDir {
+                        path: "/home/u/.claude-two/.cf-run/cc-daemon".into()
+                    },
+                    bind(
+                        "/home/u/.claude-two/.cf-run/cc-daemon",
+                        "/tmp/cc-daemon-1001"
+                    ),
                 ]
             );
             assert_eq!(p.env, [config_dir("/home/u/.claude")]);
@@ -540,6 +563,10 @@ dir = "/srv/three"
                     dir: "/home/u/one/sessions".into()
                 },
                 bind("/home/u/one", "/home/u/.claude"),
+                Action::MakeDir {
+                    path: "/home/u/one/.cf-run/cc-daemon".into()
+                },
+                bind("/home/u/one/.cf-run/cc-daemon", "/tmp/cc-daemon-1001"),
             ]
         );
         assert_eq!(

@@ -152,6 +152,19 @@ pub fn not_a_dir(path: &Path, what: &str) -> Error {
     Refusal::error(Why::WrongType, message)
 }
 
+/// Opens `path`, a real directory where the user may create an entry of
+/// their own that nobody else can remove: the user's, or root's and sticky
+/// (/tmp).
+pub fn dir_to_create_in(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
+    if let Entry::Dir(fd, st) = entry(path)?
+        && st.st_uid == 0
+        && st.st_mode & 0o1000 != 0
+    {
+        return Ok(fd);
+    }
+    owned_dir(path, uid, what)
+}
+
 /// As OpenSSH's StrictModes, for every dir on the way to `path`: each must
 /// be owned by one of `owners` (the user or root) and writable by nobody
 /// else, unless sticky (/tmp): whoever may write to one could swap what lies

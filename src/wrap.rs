@@ -1,0 +1,49 @@
+//! `cf-run wrap PROGRAM [ARGS]...`: Claude Code's launcher hook (the
+//! `processWrapper` setting or CLAUDE_CODE_PROCESS_WRAPPER, from 2.1.332 on).
+//! The client puts it before every process it starts on its own: the
+//! background supervisor (`claude daemon run`), the hosts of background
+//! sessions and the sessions they host, spares, workers and relaunches. The
+//! client requires the wrapper to exec in place: it records, signals and
+//! checks that pid.
+//!
+//! Inside a cf-run session the program is exec'd in place, so it keeps the
+//! session's account, mounts and PID namespace. Outside any session (a plain
+//! `claude --bg`, whose supervisor would otherwise run with no namespace and
+//! no lock), it is launched under the account whose dir `CLAUDE_CONFIG_DIR`
+//! (else `~/.claude`) names, as `cf-run --account NAME -- PROGRAM ARGS`
+//! would. The verdict needs no trust: a process that fakes "inside" runs in
+//! place, with no more than it has; one that fakes "outside" from within a
+//! session finds no account dir there, as the others are covered.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use crate::config::Config;
+use crate::monitor::INIT_NAME;
+use crate::user::User;
+
+/// Whether this process runs inside a cf-run namespace session: pid 1 of its
+/// PID namespace is cf-run's init.
+pub fn inside_session() -> bool {
+    std::fs::read_to_string("/proc/1/comm").is_ok_and(|name| name.trim_end() == INIT_NAME)
+}
+
+/// The account whose dir the client runs with, for a wrap outside any session.
+pub fn account_of_client(config: &Config, user: &User) -> Result<String> {
+    let named = std::env::var_os("CLAUDE_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| user.home.join(".claude"));
+    // The caller is the user, outside any session: their own view of the
+    // path is the one to take, symlinks (the older layout's ~/.claude) included.
+    let real = std::fs::canonicalize(&named).unwrap_or_else(|_| named.clone());
+    match config.accounts.iter().find(|a| a.dir == real) {
+        Some(account) => Ok(account.name.clone()),
+        None => bail!(
+            "cf-run wrap: the client runs with {} (CLAUDE_CONFIG_DIR, else ~/.claude), which is no \
+             account's dir in the config; run the client through cf-run --account NAME, or set \
+             CLAUDE_CONFIG_DIR to an account's dir",
+            named.display()
+        ),
+    }
+}
