@@ -120,13 +120,7 @@ fn a_static_program_calling_nss_itself_fails_for_the_user() {
     let dir = bins().plain.parent().unwrap().join("nss-control");
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("getpwuid.c");
-    std::fs::write(
-        &src,
-        "#include <pwd.h>\n#include <stdio.h>\n#include <stdlib.h>\n\
-         int main(int c, char **v) { struct passwd *p = getpwuid(atoi(v[1]));\n\
-         if (!p) return 1; puts(p->pw_dir); return 0; }\n",
-    )
-    .unwrap();
+    std::fs::write(&src, include_str!("helpers/getpwuid.c")).unwrap();
     let exe = dir.join("getpwuid");
     let built = Command::new("cc")
         .args(["-static", "-O2", "-o"])
