@@ -2,41 +2,123 @@
 
 use super::*;
 
-/// Runs `rounds` launches of `command` while a `Flipper` swaps paths; each
-/// must be refused (exit 125 with a `cf-run: ` message: which step notices
-/// the swap varies) or succeed with an output that passes `ok`. Returns
-/// (successes, refusals).
-fn race(
+/// The outcome of one launch under attack: refused (exit 125 with a
+/// `cf-run: ` message and no output: which step notices the swap varies), or
+/// a success whose output passes `ok`; anything else fails the test.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Ran,
+    Refused,
+}
+
+fn judge(
+    what: &str,
+    status: ExitStatus,
+    out: &str,
+    log: &str,
+    ok: &impl Fn(&str) -> bool,
+) -> Outcome {
+    let said = log.lines().any(|l| l.starts_with("cf-run: "));
+    match status.code() {
+        Some(0) if ok(out) => Outcome::Ran,
+        Some(125) if said && out.is_empty() => Outcome::Refused,
+        _ => panic!("{what}: {status:?}\nstdout: {out}\nstderr: {log}"),
+    }
+}
+
+/// Attacks each step of a launch of `command` exactly once: for each log
+/// event N of its `-v` launch (the plan, written once the checks have
+/// passed, then one per mount or link, written once it is made), holds a
+/// launch before event N (`Paused`), exchanges `a` and `b` while it waits,
+/// lets it go on, and puts them back. First, the control: the same launch,
+/// not attacked, runs and passes `ok`. Returns each step's outcome.
+fn attack_each_step(
     user: &TestUser,
     mode: Mode,
-    rounds: usize,
+    (a, b): (&Path, &Path),
     command: &[&str],
     ok: impl Fn(&str) -> bool,
-) -> (usize, usize) {
-    let (mut successes, mut refusals) = (0, 0);
+) -> Vec<Outcome> {
+    let mut argv = vec!["-v"];
+    argv.extend(args(mode, "compte1", command));
+    let control = user.run(mode.bin(), &argv);
+    let (out, log) = (stdout(&control), stderr(&control));
+    let what = format!("{mode:?} control");
+    assert_eq!(judge(&what, control.status, &out, &log, &ok), Outcome::Ran);
+    // Symlink mode's first launch replaces an empty `projects` with its
+    // link: count the steps of a launch that changes nothing.
+    let again = user.run(mode.bin(), &argv);
+    assert_eq!(code(&again), Some(0), "{mode:?}: {}", stderr(&again));
+    let steps = log_events(&stderr(&again)).len();
+    let outside = Outside::now();
+    (0..steps)
+        .map(|event| {
+            let paused = Paused::before_event(user, mode, &argv, event);
+            exchange(a, b);
+            let (status, out, log) = paused.resume_with_stdout();
+            exchange(a, b);
+            let what = format!("{mode:?}, swapped before log event {event} of {steps}");
+            outside.assert_same(&what);
+            judge(&what, status, &out, &log, &ok)
+        })
+        .collect()
+}
+
+/// For the namespace modes: every step's outcome is safe (checked by
+/// `attack_each_step`), and a swap before the first mount is noticed.
+fn assert_noticed(mode: Mode, outcomes: &[Outcome]) {
+    eprintln!("{mode:?}, step by step: {outcomes:?}");
+    assert_eq!(
+        outcomes.first(),
+        Some(&Outcome::Refused),
+        "{mode:?}: a swap once the checks had passed went unnoticed: {outcomes:?}"
+    );
+}
+
+/// Runs `rounds` launches of `command` while a `Flipper` swaps paths at
+/// moments chance decides; each must be refused or succeed with an output
+/// that passes `ok` (`judge`). Asserts that alone: which outcomes occur,
+/// and how often, is left to chance.
+fn stress(user: &TestUser, mode: Mode, rounds: usize, command: &[&str], ok: impl Fn(&str) -> bool) {
     for round in 0..rounds {
         let out = launch(user, mode, "compte1", command);
         let (o, e) = (stdout(&out), stderr(&out));
-        match code(&out) {
-            Some(0) if ok(&o) => successes += 1,
-            Some(125) if e.starts_with("cf-run: ") && o.is_empty() => refusals += 1,
-            _ => panic!(
-                "{mode:?} round {round}: {:?}\nstdout: {o}\nstderr: {e}",
-                out.status
-            ),
-        }
+        judge(&format!("{mode:?} round {round}"), out.status, &o, &e, &ok);
     }
-    (successes, refusals)
 }
 
-/// Attack: a racing loop swaps `~/.claude-compte1` with a symlink to /etc
-/// (atomic rename exchange, landing at random points of the setup), 300
-/// launches per namespace mode and 100 in symlink mode.
+/// Attack: swap `~/.claude-compte1` with a symlink to /etc (atomic rename
+/// exchange) at each step of cf-run's setup in turn: after its checks, and
+/// after each mount.
 /// Outcome: every launch is refused (125) or mounts the real account dir
-/// (the command sees compte1's files at `~/.claude`), never /etc; symlink
-/// mode never creates `projects` in /etc.
+/// (the command sees compte1's files at `~/.claude`), never /etc; a swap
+/// before the bind is refused; symlink mode never creates `projects` in /etc.
 #[test]
 fn racing_an_account_dir_swap_never_mounts_etc() {
+    let user = TestUser::acquire();
+    layout_with_mount_points(&user);
+    let outside = Outside::now();
+    user.symlink(".flip", "/etc");
+    let swap = (&*user.path(".claude-compte1"), &*user.path(".flip"));
+    let expected = "compte1\n.credentials.json\nprojects\nwho\n";
+    let command = sh("cat ~/.claude/who; ls -A ~/.claude");
+    for mode in NAMESPACED {
+        let outcomes = attack_each_step(&user, mode, swap, &command, |o| o == expected);
+        assert_noticed(mode, &outcomes);
+    }
+    let outcomes = attack_each_step(&user, Mode::Symlink, swap, &["true"], |_| true);
+    eprintln!("Symlink, step by step: {outcomes:?}");
+    outside.assert_same("account dir race");
+}
+
+/// Attack: the same swap of `~/.claude-compte1` and a symlink to /etc, by a
+/// thread that keeps swapping at its own pace while 300 launches per
+/// namespace mode and 100 in symlink mode run: swaps land wherever chance
+/// puts them, between any two syscalls.
+/// Outcome: every launch is refused or mounts the real account dir, never
+/// /etc (the test asserts this alone, not that both outcomes occur).
+#[test]
+fn racing_an_account_dir_swap_at_random_moments_never_mounts_etc() {
     let user = TestUser::acquire();
     layout_with_mount_points(&user);
     let outside = Outside::now();
@@ -58,24 +140,20 @@ fn racing_an_account_dir_swap_never_mounts_etc() {
         } else {
             sh("cat ~/.claude/who; ls -A ~/.claude").to_vec()
         };
-        let (ok, no) = race(&user, mode, rounds, &command, |o| {
+        stress(&user, mode, rounds, &command, |o| {
             mode == Mode::Symlink || o == expected
         });
-        eprintln!("{mode:?}: {ok} mounted the real dir, {no} refused");
-        assert!(
-            ok > 0 && no > 0,
-            "{mode:?}: the race was not exercised ({ok}/{no})"
-        );
     }
-    assert!(flipper.stop() > 0);
-    outside.assert_same("account dir race");
+    flipper.stop();
+    outside.assert_same("account dir race at random moments");
 }
 
-/// Attack: a racing loop swaps the mount target `~/.claude` with a symlink
-/// to /etc while launches run.
+/// Attack: swap the mount target `~/.claude` with a symlink to /etc at each
+/// step of the setup in turn.
 /// Outcome: every launch is refused (125) or binds the account dir on the
 /// real `~/.claude` dir (wherever the swap has moved it): every mount the
-/// session has that the host lacks is inside the home.
+/// session has that the host lacks is inside the home; a swap before the
+/// bind is refused.
 #[test]
 fn racing_a_mount_target_swap_never_mounts_outside_the_home() {
     let user = TestUser::acquire();
@@ -84,33 +162,27 @@ fn racing_a_mount_target_swap_never_mounts_outside_the_home() {
     let host = host_mounts();
     let home = format!("{}/", user.home.display());
     user.symlink(".flip", "/etc");
-    // cf-run looks at ~/.claude four times (check, mount, two checks after):
-    // keep it in place most of the time so that some launches get through.
-    let in_place = IN_PLACE * 3 / 2;
-    let mut flipper = Flipper::paced(user.path(".claude"), user.path(".flip"), SWAPPED, in_place);
+    let swap = (&*user.path(".claude"), &*user.path(".flip"));
     for mode in NAMESPACED {
-        let (ok, no) = race(&user, mode, 200, &["cat", "/proc/self/mountinfo"], |o| {
+        let outcomes = attack_each_step(&user, mode, swap, &["cat", "/proc/self/mountinfo"], |o| {
             let new = new_mounts(o, &host);
             new.iter().all(|(_, point, _)| point.starts_with(&home))
                 && new
                     .iter()
                     .any(|(root, _, _)| root.ends_with("/.claude-compte1"))
         });
-        eprintln!("{mode:?}: {ok} mounted in the home, {no} refused");
-        assert!(
-            ok > 0 && no > 0,
-            "{mode:?}: the race was not exercised ({ok}/{no})"
-        );
+        assert_noticed(mode, &outcomes);
     }
-    assert!(flipper.stop() > 0);
     outside.assert_same("mount target race");
 }
 
-/// Attack: a racing loop swaps the account's empty `projects` dir with a
-/// symlink to a world-writable root-owned dir, to get the shared dir bound
-/// over (or a `projects` link created in) a dir the user does not own.
+/// Attack: swap the account's empty `projects` dir with a symlink to a
+/// world-writable root-owned dir at each step of the setup in turn, to get
+/// the shared dir bound over (or a `projects` link created in) a dir the
+/// user does not own.
 /// Outcome: every launch is refused or mounts only inside the home; the root
-/// dir is never mounted over and gains nothing.
+/// dir is never mounted over and gains nothing; a swap before the bind is
+/// refused.
 #[test]
 fn racing_a_projects_swap_never_mounts_over_a_root_dir() {
     let user = TestUser::acquire();
@@ -119,60 +191,46 @@ fn racing_a_projects_swap_never_mounts_over_a_root_dir() {
     let host = host_mounts();
     let home = format!("{}/", user.home.display());
     user.symlink(".claude-compte1/.flip", &tools().root_dir);
-    let mut flipper = Flipper::paced(
-        user.path(".claude-compte1/projects"),
-        user.path(".claude-compte1/.flip"),
-        SWAPPED,
-        IN_PLACE,
+    let swap = (
+        &*user.path(".claude-compte1/projects"),
+        &*user.path(".claude-compte1/.flip"),
     );
     for mode in NAMESPACED {
-        let (ok, no) = race(&user, mode, 150, &["cat", "/proc/self/mountinfo"], |o| {
+        let outcomes = attack_each_step(&user, mode, swap, &["cat", "/proc/self/mountinfo"], |o| {
             new_mounts(o, &host)
                 .iter()
                 .all(|(_, point, _)| point.starts_with(&home))
         });
-        eprintln!("{mode:?}: {ok} mounted in the home, {no} refused");
-        assert!(
-            ok > 0 && no > 0,
-            "{mode:?}: the race was not exercised ({ok}/{no})"
-        );
+        assert_noticed(mode, &outcomes);
     }
-    let (ok, no) = race(&user, Mode::Symlink, 100, &["true"], |_| true);
-    eprintln!("Symlink: {ok} linked, {no} refused");
-    assert!(flipper.stop() > 0);
+    let outcomes = attack_each_step(&user, Mode::Symlink, swap, &["true"], |_| true);
+    eprintln!("Symlink, step by step: {outcomes:?}");
     outside.assert_same("projects race");
 }
 
-/// Attack: a racing loop swaps `~/.claude-compte1` with a real dir owned by
-/// root (holding `who` = ROOT): a dir the user can reach but does not own.
+/// Attack: swap `~/.claude-compte1` with a real dir owned by root (holding
+/// `who` = ROOT), a dir the user can reach but does not own, at each step of
+/// the setup in turn.
 /// Outcome: every launch is refused (125) or mounts compte1's own dir; ROOT
-/// is never seen, nothing is created in root's dir.
+/// is never seen, nothing is created in root's dir; a swap before the bind
+/// is refused.
 #[test]
 fn racing_a_root_owned_dir_swap_is_never_mounted() {
     let user = TestUser::acquire();
     layout_with_mount_points(&user);
     let outside = Outside::now();
     let decoy = root_dir_in_home(&user, ".decoy", 0o777);
-    let mut flipper = Flipper::paced(
-        user.path(".claude-compte1"),
-        decoy.clone(),
-        SWAPPED,
-        IN_PLACE,
-    );
+    let swap = (&*user.path(".claude-compte1"), &*decoy);
     for mode in NAMESPACED {
-        let (ok, no) = race(&user, mode, 150, &sh("cat ~/.claude/who"), |o| {
+        let outcomes = attack_each_step(&user, mode, swap, &sh("cat ~/.claude/who"), |o| {
             o == "compte1\n"
         });
-        eprintln!("{mode:?}: {ok} mounted the real dir, {no} refused");
-        assert!(
-            ok > 0 && no > 0,
-            "{mode:?}: the race was not exercised ({ok}/{no})"
-        );
+        assert_noticed(mode, &outcomes);
     }
     // Symlink mode looks at `projects` by path but links through the dir it
     // opened: a swap in between fails safe (EEXIST, ENOTDIR).
-    race(&user, Mode::Symlink, 100, &["true"], |_| true);
-    assert!(flipper.stop() > 0);
+    let outcomes = attack_each_step(&user, Mode::Symlink, swap, &["true"], |_| true);
+    eprintln!("Symlink, step by step: {outcomes:?}");
     let names: Vec<_> = fs::read_dir(&decoy)
         .unwrap()
         .map(|e| e.unwrap().file_name())
