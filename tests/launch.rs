@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
 use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};
+use support::wait::wait_until;
 
 /// Asserts a refusal: exit 125, a message containing each of `want`, and the
 /// user's home exactly as before.
@@ -162,13 +163,10 @@ fn two_sessions_under_two_accounts_run_at_once() {
         };
         let (a, b) = (spawn("compte1", &s1), spawn("compte2", &s2));
         let reported = || user.path("sync/one").exists() && user.path("sync/two").exists();
-        for _ in 0..200 {
-            if reported() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        assert!(reported(), "{mode:?}: both sessions did not start together");
+        wait_until(
+            &format!("{mode:?}: both sessions to report (~/sync/one, ~/sync/two)"),
+            reported,
+        );
         user.write("sync/go", "");
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
         assert_eq!(stdout(&a), "compte1\n", "{mode:?}: {}", stderr(&a));
@@ -237,18 +235,6 @@ fn the_exit_status_is_the_commands_own() {
             "{}",
             stderr(&denied)
         );
-    }
-}
-
-/// Waits (bounded) until `cond` holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

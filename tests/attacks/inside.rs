@@ -357,18 +357,13 @@ fn reach_outside(user: &TestUser, mode: Mode) -> String {
 /// The host pid of the user's process whose command line is exactly
 /// `cmdline`, once there is one (a session's command, seen from outside).
 fn pid_of(user: &TestUser, cmdline: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for(&format!("{cmdline:?} to start"), || {
         let found = Command::new("pgrep")
             .args(["-U", &user.uid.to_string(), "-f", &format!("^{cmdline}$")])
             .output()
             .unwrap();
-        if let Some(pid) = stdout(&found).lines().next() {
-            return pid.to_owned();
-        }
-        assert!(Instant::now() < deadline, "{cmdline:?} never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        stdout(&found).lines().next().map(str::to_owned)
+    })
 }
 
 /// Attack (inside, processes): a compte1 session goes after a compte2
@@ -496,32 +491,34 @@ fn a_session_cannot_type_into_the_callers_terminal() {
         let typed = format!("{line}; echo done-{n}");
         let sent = tmux(&["send-keys", "-t", "t", &typed, "Enter"]);
         assert_eq!(code(&sent), Some(0));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let screen = stdout(&tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]));
-            if screen.contains(&format!("\ndone-{n}")) {
-                // Give the shell the time to read anything pushed after the marker.
-                let sent = tmux(&[
-                    "send-keys",
-                    "-t",
-                    "t",
-                    &format!("echo settled-{n}"),
-                    "Enter",
-                ]);
-                assert_eq!(code(&sent), Some(0));
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    let screen = stdout(&tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]));
-                    if screen.contains(&format!("\nsettled-{n}")) {
-                        return screen;
-                    }
-                    assert!(Instant::now() < deadline, "no settled-{n}:\n{screen}");
-                    std::thread::sleep(Duration::from_millis(20));
+        let screen = || stdout(&tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]));
+        let shown = |marker: String| {
+            let mut last = String::new();
+            let found = (0..2000).any(|_| {
+                last = screen();
+                last.contains(&marker) || {
+                    std::thread::sleep(Duration::from_millis(5));
+                    false
                 }
-            }
-            assert!(Instant::now() < deadline, "no done-{n}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            });
+            assert!(
+                found,
+                "timed out waiting for {marker:?} in the pane:\n{last}"
+            );
+        };
+        shown(format!("\ndone-{n}"));
+        // Let the shell read anything pushed after the marker: it runs the
+        // next line only once it has read all that came before.
+        let sent = tmux(&[
+            "send-keys",
+            "-t",
+            "t",
+            &format!("echo settled-{n}"),
+            "Enter",
+        ]);
+        assert_eq!(code(&sent), Some(0));
+        shown(format!("\nsettled-{n}"));
+        screen()
     };
     // Typed into bash: $'...' makes the \n a newline, which ends the pushed line.
     let payload = r"$'touch ~/pwned\n'";

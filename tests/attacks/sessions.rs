@@ -104,14 +104,9 @@ fn every_spelling_of_a_session_id_takes_the_same_lock() {
             &["sh", "-c", "sleep 30", "--resume", SESSION],
         );
         let mut holder = user.command(mode.bin(), &hold, &[]).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !stdout(&user.run(mode.bin(), &["ps", "--json"])).contains(SESSION) {
-            assert!(
-                Instant::now() < deadline,
-                "{mode:?}: the holder never showed in ps"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(&format!("{mode:?}: the holder to show in ps"), || {
+            stdout(&user.run(mode.bin(), &["ps", "--json"])).contains(SESSION)
+        });
         for command in spellings {
             let out = launch(&user, mode, "compte2", command);
             assert_eq!(
@@ -225,20 +220,11 @@ fn odd_state_and_transcript_files_never_stop_ps_stop_or_watch() {
         .command(Mode::Userns.bin(), &hold, &[])
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let ps = loop {
+    let ps = wait_for("ps to show the session", || {
         let ps = user.run(&bins().plain, &["ps", "--json"]);
         assert_eq!(code(&ps), Some(0), "{}", stderr(&ps));
-        if stdout(&ps).contains(SESSION) {
-            break ps;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ps never showed the session: {}",
-            stderr(&ps)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        stdout(&ps).contains(SESSION).then_some(ps)
+    });
     assert!(
         stderr(&ps).contains("skipping registry entry 4000000001.json"),
         "{}",
@@ -343,11 +329,9 @@ fn a_failover_prompt_is_in_no_process_list() {
         .spawn()
         .unwrap();
     let proc_cmdline = format!("/proc/{}/cmdline", root.id());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fs::read_to_string(&proc_cmdline).unwrap().contains(secret) {
-        assert!(Instant::now() < deadline, "sleep never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("root's sh to show the secret in its cmdline", || {
+        fs::read_to_string(&proc_cmdline).unwrap().contains(secret)
+    });
     let cmdline = user.run(Path::new("/bin/cat"), &[&proc_cmdline]);
     assert!(
         stdout(&cmdline).contains(secret),
