@@ -238,6 +238,26 @@ fn the_exit_status_is_the_commands_own() {
     }
 }
 
+/// Whether the process of `user` whose command line matches `pattern` is
+/// running (not stopped) and blocked in read(2) on descriptor 0.
+fn reading_stdin(user: &TestUser, pattern: &str) -> bool {
+    let found = Command::new("pgrep")
+        .args(["-U", &user.uid.to_string(), "-f", pattern])
+        .output()
+        .unwrap();
+    let Some(pid) = stdout(&found).lines().next().map(str::to_owned) else {
+        return false;
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    let mut fields = syscall.split_whitespace();
+    let nr = fields.next().and_then(|n| n.parse::<libc::c_long>().ok());
+    state == Some('S') && nr == Some(libc::SYS_read) && fields.next() == Some("0x0")
+}
+
 /// Whether a process of `user` runs exactly `cmdline`.
 fn running(user: &TestUser, cmdline: &str) -> bool {
     Command::new("pgrep")
@@ -337,6 +357,11 @@ fn an_interactive_command_keeps_the_terminal_and_job_control() {
         keys(&["C-z"]);
         wait_until("the job to stop", || screen().contains("Stopped"));
         keys(&["fg", "Enter"]);
+        // Typed only once the job runs again and waits in read(0): input
+        // typed while job control hands the terminal over may be lost.
+        wait_until("the job to read its terminal again after fg", || {
+            reading_stdin(&user, "^sh -c trap")
+        });
         keys(&["hello", "Enter"]);
         wait_until("the input after fg", || screen().contains("got:hello"));
         keys(&[
