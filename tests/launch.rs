@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
 use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};
+use support::wait::wait_until;
 
 /// Asserts a refusal: exit 125, a message containing each of `want`, and the
 /// user's home exactly as before.
@@ -162,13 +163,10 @@ fn two_sessions_under_two_accounts_run_at_once() {
         };
         let (a, b) = (spawn("compte1", &s1), spawn("compte2", &s2));
         let reported = || user.path("sync/one").exists() && user.path("sync/two").exists();
-        for _ in 0..200 {
-            if reported() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        assert!(reported(), "{mode:?}: both sessions did not start together");
+        wait_until(
+            &format!("{mode:?}: both sessions to report (~/sync/one, ~/sync/two)"),
+            reported,
+        );
         user.write("sync/go", "");
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
         assert_eq!(stdout(&a), "compte1\n", "{mode:?}: {}", stderr(&a));
@@ -240,16 +238,24 @@ fn the_exit_status_is_the_commands_own() {
     }
 }
 
-/// Waits (bounded) until `cond` holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+/// Whether the process of `user` whose command line matches `pattern` is
+/// running (not stopped) and blocked in read(2) on descriptor 0.
+fn reading_stdin(user: &TestUser, pattern: &str) -> bool {
+    let found = Command::new("pgrep")
+        .args(["-U", &user.uid.to_string(), "-f", pattern])
+        .output()
+        .unwrap();
+    let Some(pid) = stdout(&found).lines().next().map(str::to_owned) else {
+        return false;
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    let mut fields = syscall.split_whitespace();
+    let nr = fields.next().and_then(|n| n.parse::<libc::c_long>().ok());
+    state == Some('S') && nr == Some(libc::SYS_read) && fields.next() == Some("0x0")
 }
 
 /// Whether a process of `user` runs exactly `cmdline`.
@@ -351,6 +357,11 @@ fn an_interactive_command_keeps_the_terminal_and_job_control() {
         keys(&["C-z"]);
         wait_until("the job to stop", || screen().contains("Stopped"));
         keys(&["fg", "Enter"]);
+        // Typed only once the job runs again and waits in read(0): input
+        // typed while job control hands the terminal over may be lost.
+        wait_until("the job to read its terminal again after fg", || {
+            reading_stdin(&user, "^sh -c trap")
+        });
         keys(&["hello", "Enter"]);
         wait_until("the input after fg", || screen().contains("got:hello"));
         keys(&[

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use support::layout::{NSS_UID, TestUser, bins, stderr, stdout};
 use support::modes::{MODES, launch, sh};
+use support::wait::wait_for;
 
 /// `cf-run ARGS` as the NSS user, with its stand-in `claude` on PATH.
 fn cf(user: &TestUser, args: &[&str]) -> Output {
@@ -73,19 +74,14 @@ fn init_doctor_and_ps_work_for_the_user() {
         &[("PATH", &path)],
     );
     let mut session = session.stdout(Stdio::null()).spawn().unwrap();
-    let listed = (0..500).find_map(|_| {
+    let entry = wait_for("the compte2 session to show in ps", || {
         let out = cf(&user, &["ps", "--json"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let entries: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
-        let found = entries.into_iter().find(|e| e["account"] == "compte2");
-        if found.is_none() {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        found
+        entries.into_iter().find(|e| e["account"] == "compte2")
     });
     session.kill().unwrap();
     session.wait().unwrap();
-    let entry = listed.expect("the session never showed in ps");
     assert_eq!(entry["cwd"], user.home.to_str().unwrap());
 }
 
@@ -120,13 +116,7 @@ fn a_static_program_calling_nss_itself_fails_for_the_user() {
     let dir = bins().plain.parent().unwrap().join("nss-control");
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("getpwuid.c");
-    std::fs::write(
-        &src,
-        "#include <pwd.h>\n#include <stdio.h>\n#include <stdlib.h>\n\
-         int main(int c, char **v) { struct passwd *p = getpwuid(atoi(v[1]));\n\
-         if (!p) return 1; puts(p->pw_dir); return 0; }\n",
-    )
-    .unwrap();
+    std::fs::write(&src, include_str!("helpers/getpwuid.c")).unwrap();
     let exe = dir.join("getpwuid");
     let built = Command::new("cc")
         .args(["-static", "-O2", "-o"])

@@ -11,6 +11,7 @@ use serde_json::Value;
 use support::client::{claude, offline_env, setup, slug};
 use support::layout::{TestUser, bins, stderr, stdout};
 use support::mock_api::MockApi;
+use support::wait::wait_until;
 
 const ID: &str = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
 
@@ -340,9 +341,13 @@ fn stop_ends_the_session_and_frees_its_lock() {
 
 #[test]
 fn stop_kills_a_session_that_ignores_sigterm() {
-    let (user, path) = with_fake_claude("trap '' TERM; sleep 30 & wait; sleep 30");
+    let (user, path) = with_fake_claude("trap '' TERM; touch ~/trapped; sleep 30 & wait; sleep 30");
     let mut session = start(&user, &path, "compte1", &["claude"]);
-    std::thread::sleep(Duration::from_millis(100)); // let the shell install its trap
+    // The shell writes ~/trapped once its trap is in place.
+    let trapped = user.path("trapped");
+    wait_until("the session's shell to ignore SIGTERM (~/trapped)", || {
+        trapped.exists()
+    });
     let start = Instant::now();
     let out = user.run(
         &bins().plain,
@@ -414,7 +419,10 @@ fn watch_reports_the_limit_an_interactive_session_hits() {
             &script,
         ],
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // Registered in ps, or ended: whichever comes first.
+    wait_until("the session to show in ps, or to end", || {
+        ps(&user).iter().any(|e| e["session"] == ID) || session.try_wait().unwrap().is_some()
+    });
     if let Some(status) = session.try_wait().unwrap() {
         panic!(
             "the session ended early ({status}): {}",

@@ -2,3 +2,4 @@ pub mod client;
 pub mod layout;
 pub mod mock_api;
 pub mod modes;
+pub mod wait;
