@@ -142,6 +142,7 @@ fn run(cli: &Cli) -> Result<()> {
         Some(Command::Doctor(args)) => doctor::run(&config_path(cli, &user), &user, args.json),
         Some(Command::Wrap(args)) => {
             if wrap::inside_session() {
+                wrap::refuse_supervisor_in_session(&args.command)?;
                 match exec::exec(&args.command, &[], &[])? {}
             }
             let config = load_config(cli, &user)?;

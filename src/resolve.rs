@@ -154,15 +154,25 @@ pub fn not_a_dir(path: &Path, what: &str) -> Error {
 
 /// Opens `path`, a real directory where the user may create an entry of
 /// their own that nobody else can remove: the user's, or root's and sticky
-/// (/tmp).
+/// (/tmp). In a user namespace root shows as the overflow uid.
 pub fn dir_to_create_in(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
     if let Entry::Dir(fd, st) = entry(path)?
-        && st.st_uid == 0
+        && (st.st_uid == 0 || Some(st.st_uid) == overflow_uid())
         && st.st_mode & 0o1000 != 0
     {
         return Ok(fd);
     }
     owned_dir(path, uid, what)
+}
+
+/// The uid a user namespace shows for ids it does not map (65534 unless the
+/// admin changed it).
+fn overflow_uid() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// As OpenSSH's StrictModes, for every dir on the way to `path`: each must

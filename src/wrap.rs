@@ -15,6 +15,7 @@
 //! place, with no more than it has; one that fakes "outside" from within a
 //! session finds no account dir there, as the others are covered.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -27,6 +28,25 @@ use crate::user::User;
 /// PID namespace is cf-run's init.
 pub fn inside_session() -> bool {
     std::fs::read_to_string("/proc/1/comm").is_ok_and(|name| name.trim_end() == INIT_NAME)
+}
+
+/// Refuses, inside a session, to run the client's background supervisor that
+/// a `claude --bg` starts on demand: it would end with that session, and
+/// every background session with it.
+pub fn refuse_supervisor_in_session(command: &[OsString]) -> Result<()> {
+    let args: Vec<&str> = command
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or(""))
+        .collect();
+    if args.starts_with(&["daemon", "run"]) {
+        bail!(
+            "cf-run wrap: the background supervisor would end with this session, and every \
+             background session with it; start it as a launch of its own first, in tmux or \
+             with systemd-run: cf-run --account NAME -- claude daemon run"
+        );
+    }
+    Ok(())
 }
 
 /// The account whose dir the client runs with, for a wrap outside any session.
@@ -45,5 +65,39 @@ pub fn account_of_client(config: &Config, user: &User) -> Result<String> {
              CLAUDE_CONFIG_DIR to an account's dir",
             named.display()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn only_the_supervisor_is_refused_inside_a_session() {
+        let e = refuse_supervisor_in_session(&args(&[
+            "/c/claude",
+            "daemon",
+            "run",
+            "--origin",
+            "transient",
+        ]))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cf-run --account NAME -- claude daemon run"),
+            "{e}"
+        );
+        for ok in [
+            &["/c/claude", "--bg-pty-host", "/s", "200", "50", "--"][..],
+            &["/c/claude", "--session-id", "x", "daemon run"],
+            &["/c/claude", "daemon", "status"],
+            &["/c/claude"],
+        ] {
+            refuse_supervisor_in_session(&args(ok)).unwrap();
+        }
     }
 }
