@@ -22,33 +22,26 @@ else
     runs=${1:-300} warmup=30 sessions=${BENCH_SESSIONS:-1000} transcripts=${BENCH_TRANSCRIPTS:-100000}
 fi
 
-[[ $(id -u) == 0 ]] || { echo "scripts/bench.sh: run as root" >&2; exit 1; }
+. scripts/lib.sh
+need_root "it makes the bench user and a cap_sys_admin+p copy"
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null && [[ -x /usr/bin/time ]] &&
     dpkg -s libnss-extrausers >/dev/null 2>&1 ||
-    { apt-get update -qq && apt-get install -y -qq hyperfine bubblewrap time libnss-extrausers >&2; }
+    apt_install hyperfine bubblewrap time libnss-extrausers
 
-. scripts/static.sh
-static_deps
-static_cargo build --release --locked >&2
-static_check "$static_dir/release/cf-run"
+build_static
 bin=$(mktemp -d /tmp/cf-bench-bin.XXXXXX)
 chmod 755 "$bin"
-install -m 755 "$static_dir/release/cf-run" "$bin/cf-run"
-install -m 755 "$static_dir/release/cf-run" "$bin/cf-run-privileged"
+install -m 755 "$static_bin" "$bin/cf-run"
+install -m 755 "$static_bin" "$bin/cf-run-privileged"
 setcap cap_sys_admin+p "$bin/cf-run-privileged"
 out=${BENCH_OUT:-/tmp/cf-run-bench}
 mkdir -p "$out"
 chmod 777 "$out"
 
-user=cf-bench
-id "$user" >/dev/null 2>&1 || useradd --create-home --user-group --shell /bin/sh "$user"
-home=$(getent passwd "$user" | cut -d: -f6)
-as_user() { setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- "$@"; }
+make_user cf-bench
 pkill -KILL -u "$user" 2>/dev/null || true
-as_user sh -c 'cd; rm -rf .claude .claude-a .claude-b .claude-shared .config .local
-    mkdir -p .claude-a .claude-b .claude-shared .config/claude-failover
-    printf "shared_projects = \"~/.claude-shared\"\n[accounts.a]\ndir = \"~/.claude-a\"\n[accounts.b]\ndir = \"~/.claude-b\"\n" > .config/claude-failover/config.toml
-    chmod 600 .config/claude-failover/config.toml'
+as_user sh -c 'cd; rm -rf .claude .claude-a .claude-b .claude-shared .config .local'
+make_layout .claude-shared a=.claude-a b=.claude-b
 # bwrap needs the mount point to exist; cf-run makes it itself.
 as_user mkdir -p "$home/.claude" "$home/.claude-a/projects"
 

@@ -7,40 +7,25 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-[[ $(id -u) == 0 ]] || { echo "scripts/demo.sh: run as root (sudo scripts/demo.sh): it installs to /usr/local/bin and makes a demo user" >&2; exit 1; }
-command -v setpriv >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux libcap2-bin >&2; }
+. scripts/lib.sh
+need_root "it installs to /usr/local/bin and makes a demo user"
+command -v setpriv >/dev/null || apt_install util-linux libcap2-bin
 
 # Build and install with the project's installer (--privileged passes through).
 bash scripts/install.sh "$@"
 
 # A throwaway user with a temporary home: cf-run takes the home from the
 # password database, never from $HOME.
-user=cf-demo-$$
-home=$(mktemp -d /tmp/cf-demo-home.XXXXXX)
-chmod 755 "$home"
-useradd --home-dir "$home" --no-create-home --user-group --shell /bin/sh "$user"
-trap 'userdel "$user" >/dev/null 2>&1; rm -rf "$home"' EXIT
-chown "$user:" "$home"
-
-as_user() { setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- "$@"; }
+tmp_home=$(mktemp -d /tmp/cf-demo-home.XXXXXX)
+trap 'userdel "cf-demo-$$" >/dev/null 2>&1; rm -rf "$tmp_home"' EXIT
+make_user "cf-demo-$$" "$tmp_home"
+make_layout .claude-projects-shared compte1=.claude-compte1 compte2=.claude-compte2
 as_user sh -c '
     set -e; cd
-    mkdir -m 700 .claude-compte1 .claude-compte2 .claude-projects-shared
     echo "I am compte1" > .claude-compte1/who
     echo "I am compte2" > .claude-compte2/who
     echo "{\"token\": \"compte2-secret\"}" > .claude-compte2/.credentials.json
-    echo "a transcript both accounts share" > .claude-projects-shared/session.jsonl
-    mkdir -p .config/claude-failover
-    cat > .config/claude-failover/config.toml <<EOT
-shared_projects = "~/.claude-projects-shared"
-
-[accounts.compte1]
-dir = "~/.claude-compte1"
-
-[accounts.compte2]
-dir = "~/.claude-compte2"
-EOT
-    chmod 600 .config/claude-failover/config.toml'
+    echo "a transcript both accounts share" > .claude-projects-shared/session.jsonl'
 
 show='echo "  ~/.claude/who:          $(cat ~/.claude/who)"
       echo "  ~/.claude/projects:     $(ls ~/.claude/projects)"

@@ -1,0 +1,187 @@
+//! Build-time tasks for cf-run, kept out of the binary that ships (it starts
+//! before every session and links no generator):
+//!
+//!   cargo run -p xtask -- gen OUTDIR
+//!
+//! writes, from the very clap definitions cf-run parses with (src/cli.rs):
+//! OUTDIR/cf-run.1 (the man page: every subcommand in one page), and the
+//! completions OUTDIR/cf-run.bash, OUTDIR/_cf-run (zsh), OUTDIR/cf-run.fish.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+use clap_mangen::Man;
+
+// src/cli.rs uses only std, clap and these two std-only modules. The xtask
+// needs the definitions alone, not the parsing helpers around them.
+#[allow(dead_code)]
+#[path = "../../src/claude_args.rs"]
+mod claude_args;
+#[allow(dead_code)]
+#[path = "../../src/cli.rs"]
+mod cli;
+#[allow(dead_code)]
+#[path = "../../src/environ.rs"]
+mod environ;
+
+const BIN: &str = "cf-run";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [task, out] if task == "gen" => match generate(Path::new(out)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask gen: {out}: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        _ => {
+            eprintln!("usage: cargo run -p xtask -- gen OUTDIR");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn generate(out: &Path) -> io::Result<()> {
+    fs::create_dir_all(out)?;
+    let mut man = Vec::new();
+    man_page(&mut man)?;
+    fs::write(out.join(format!("{BIN}.1")), man)?;
+    for (shell, file) in [
+        (Shell::Bash, format!("{BIN}.bash")),
+        (Shell::Zsh, format!("_{BIN}")),
+        (Shell::Fish, format!("{BIN}.fish")),
+    ] {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command(), BIN, &mut script);
+        fs::write(out.join(file), script)?;
+    }
+    Ok(())
+}
+
+/// cf-run's command line, built as cf-run builds it (the `help` subcommand
+/// is clap's own and gets no section of the man page).
+fn command() -> clap::Command {
+    let mut cmd = cli::Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// One page: cf-run's own sections, then each subcommand's synopsis and
+/// options, then what `--help` cannot say (exit status, environment, files).
+fn man_page(w: &mut dyn Write) -> io::Result<()> {
+    let cmd = command();
+    let version = cmd.get_version().unwrap_or_default().to_owned();
+    let man = Man::new(cmd.clone())
+        .source(format!("{BIN} {version}"))
+        .manual("User Commands");
+    man.render_title(w)?;
+    man.render_name_section(w)?;
+    man.render_synopsis_section(w)?;
+    man.render_description_section(w)?;
+    man.render_options_section(w)?;
+    // clap_mangen refers each subcommand to a page of its own (cf-run-ps(1));
+    // here each has a section below.
+    let mut list = Vec::new();
+    man.render_subcommands_section(&mut list)?;
+    let mut list = String::from_utf8_lossy(&list).into_owned();
+    for sub in cmd.get_subcommands() {
+        let name = sub.get_name().replace('-', "\\-");
+        list = list.replace(
+            &format!("cf\\-run\\-{name}(1)\n"),
+            &format!(
+                "\\fB{name}\\fR (see \\fBCF\\-RUN {}\\fR below)\n",
+                name.to_uppercase()
+            ),
+        );
+    }
+    w.write_all(list.as_bytes())?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        writeln!(
+            w,
+            ".SH \"{} {}\"",
+            BIN.to_uppercase(),
+            sub.get_name().to_uppercase()
+        )?;
+        let sub_man = Man::new(sub.clone());
+        let mut text = Vec::new();
+        sub_man.render_description_section(&mut text)?;
+        sub_man.render_synopsis_section(&mut text)?;
+        sub_man.render_options_section(&mut text)?;
+        // The subcommand's sections become subsections of its own.
+        let text = String::from_utf8_lossy(&text)
+            .replace(".SH DESCRIPTION\n", "")
+            .replace(".SH SYNOPSIS\n", ".SS Synopsis\n")
+            .replace(".SH OPTIONS\n", ".SS Options\n");
+        w.write_all(text.as_bytes())?;
+    }
+    write_extra(w)
+}
+
+fn write_extra(w: &mut dyn Write) -> io::Result<()> {
+    let credentials = environ::CREDENTIALS.join(", ");
+    write!(
+        w,
+        r#".SH "EXIT STATUS"
+.TP
+the command's
+The command ran (a signal death stays a signal death).
+.TP
+125
+cf\-run failed: bad config, unknown account, refused path, namespace or mount failure; nothing on disk was changed by a refusal.
+.TP
+126
+The command was found but could not be executed.
+.TP
+127
+The command was not found.
+.TP
+2
+Usage error.
+.TP
+75
+The session is locked by another launch; \fBfailover\fR: every account is limited.
+.TP
+1
+\fBstop\fR: no such live session. \fBdoctor\fR: a launch would fail.
+.TP
+3
+\fBwatch\fR: the session ended without a usage limit.
+.SH ENVIRONMENT
+.TP
+\fBCF_RUN_CONFIG\fR
+The config file, when \fB\-\-config\fR is not given.
+.TP
+\fBXDG_CONFIG_HOME\fR
+The config file is \fB$XDG_CONFIG_HOME/claude\-failover/config.toml\fR otherwise.
+.TP
+\fBRUST_LOG\fR
+Log level for stderr, as \fB\-v\fR (\fBRUST_LOG=debug\fR).
+.TP
+\fBCLAUDE_CONFIG_DIR\fR
+Set for the command: \fB~/.claude\fR in a namespace mode, the account dir in symlink mode.
+.PP
+Removed from the command's environment unless \fB\-\-keep\-env\fR names them, so that the account's own credentials are the ones used: {credentials}.
+.SH FILES
+.TP
+\fB~/.config/claude\-failover/config.toml\fR
+The config: \fBshared_projects\fR, \fBmode\fR and one \fB[accounts.NAME]\fR table with a \fBdir\fR per account, in failover order. \fBcf\-run init\fR writes it. It must be yours or root's and not writable by group or others.
+.TP
+\fB/etc/claude\-failover/policy.toml\fR
+The admin's policy (\fBmodes\fR, \fBroots\fR, \fBsetuid\fR); owned and writable by root only, or every launch is refused.
+.TP
+\fB/etc/claude\-failover/privileged\fR
+Debian package: while this file exists, the package gives \fB/usr/bin/cf\-run\fR cap_sys_admin+p (privileged mode) on every install and upgrade.
+.TP
+\fB/etc/apparmor.d/cf\-run\fR
+The AppArmor profile that lets cf\-run make user namespaces where the kernel restricts them (Ubuntu 23.10 and later). It confines nothing else.
+.SH "SEE ALSO"
+\fB/usr/share/doc/cf\-run/SECURITY.md\fR (what a session can and cannot reach), \fBsetcap\fR(8), \fBnamespaces\fR(7), \fBuser_namespaces\fR(7), \fBapparmor_parser\fR(8)
+"#
+    )
+}
