@@ -729,3 +729,57 @@ fn a_session_cannot_rewrite_the_config_to_expose_another_account_later() {
         user.config(STANDARD_CONFIG);
     }
 }
+
+/// Attack (inside, shared places): a compte2 session reaches compte1's
+/// background supervisor (Claude Code 2.1.332's `claude daemon run`), whose
+/// control socket lies in `/tmp/cc-daemon-UID/<hash of the config dir
+/// path>`: that path is `~/.claude` for every account, so the hash is the
+/// same, and a compte2 client would list, attach to or start sessions on
+/// compte1's supervisor, under compte1's login.
+/// Outcome: harmless: each namespace launch has its account's own dir there
+/// (`<account dir>/.cf-run/cc-daemon`), and compte1's is covered in a
+/// compte2 session. Control: without a namespace (symlink mode) the socket
+/// compte1's session leaves is there for compte2's.
+#[test]
+fn a_session_cannot_reach_another_accounts_background_supervisor() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let dir = format!("/tmp/cc-daemon-{}", user.uid);
+    let plant = format!("mkdir -p {dir}/4b3aab7e && echo compte1 > {dir}/4b3aab7e/control.sock");
+    let look = format!(
+        "cat {dir}/*/control.sock 2>&1; cat ~/.claude-compte1/.cf-run/cc-daemon/*/control.sock 2>&1"
+    );
+    for mode in NAMESPACED {
+        let planted = launch(&user, mode, "compte1", &sh(&plant));
+        assert_eq!(code(&planted), Some(0), "{mode:?}: {}", stderr(&planted));
+        let seen = launch(&user, mode, "compte2", &sh(&look));
+        assert_eq!(code(&seen), Some(1), "{mode:?}: {}", stderr(&seen));
+        assert!(
+            !stdout(&seen).contains("compte1\n"),
+            "{mode:?}: compte2 reached compte1's supervisor: {}",
+            stdout(&seen)
+        );
+        // compte1's own sessions find it where they left it.
+        let again = launch(&user, mode, "compte1", &sh(&look));
+        assert!(
+            stdout(&again).starts_with("compte1\n"),
+            "{mode:?}: {}",
+            stdout(&again)
+        );
+        assert_eq!(
+            fs::read_dir(&dir).map_or(0, |d| d.count()),
+            0,
+            "{mode:?}: the socket reached the host's /tmp"
+        );
+    }
+    // Control: one /tmp for every account.
+    let planted = launch(&user, Mode::Symlink, "compte1", &sh(&plant));
+    assert_eq!(code(&planted), Some(0), "{}", stderr(&planted));
+    let seen = launch(&user, Mode::Symlink, "compte2", &sh(&look));
+    assert!(
+        stdout(&seen).starts_with("compte1\n"),
+        "control: {}",
+        stdout(&seen)
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
