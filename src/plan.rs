@@ -172,12 +172,17 @@ impl Plan {
             // which is ~/.claude for every account: each account gets a dir of
             // its own there, kept in its dir, which the others' sessions cannot reach.
             let sockets = account.dir.join(DAEMON_SOCKETS);
+            let shared_sockets = PathBuf::from(format!("/tmp/cc-daemon-{}", user.uid));
+            checks.push(Check::OwnedDirOrAbsent {
+                path: shared_sockets.clone(),
+                what: "the background supervisor's socket dir".into(),
+            });
             actions.push(Action::MakeDir {
                 path: sockets.clone(),
             });
             actions.push(Action::Bind {
                 src: sockets,
-                dst: PathBuf::from(format!("/tmp/cc-daemon-{}", user.uid)),
+                dst: shared_sockets,
             });
             config.target.clone()
         } else {
@@ -507,6 +512,7 @@ dir = "/srv/three"
                 "/home/u/.claude/projects",
                 "/home/u/.claude-one",
                 "/srv/three",
+                "/tmp/cc-daemon-1001",
             ]
         );
     }

@@ -739,7 +739,8 @@ fn a_session_cannot_rewrite_the_config_to_expose_another_account_later() {
 /// Outcome: harmless: each namespace launch has its account's own dir there
 /// (`<account dir>/.cf-run/cc-daemon`), and compte1's is covered in a
 /// compte2 session. Control: without a namespace (symlink mode) the socket
-/// compte1's session leaves is there for compte2's.
+/// compte1's session leaves is there for compte2's. A dir or symlink another
+/// user plants there is refused (125) before anything changes.
 #[test]
 fn a_session_cannot_reach_another_accounts_background_supervisor() {
     let user = TestUser::acquire();
@@ -782,4 +783,18 @@ fn a_session_cannot_reach_another_accounts_background_supervisor() {
         stdout(&seen)
     );
     fs::remove_dir_all(&dir).unwrap();
+    // Another user plants the dir, or a symlink to one of theirs, to catch
+    // the sockets: refused before anything changes.
+    fs::create_dir(&dir).unwrap();
+    for mode in NAMESPACED {
+        let a = args(mode, "compte1", &["true"]);
+        assert_refused(&user, mode, &a, &[&dir, "owned by uid 0"]);
+    }
+    fs::remove_dir(&dir).unwrap();
+    std::os::unix::fs::symlink("/root", &dir).unwrap();
+    for mode in NAMESPACED {
+        let a = args(mode, "compte1", &["true"]);
+        assert_refused(&user, mode, &a, &[&dir, "is a symlink"]);
+    }
+    fs::remove_file(&dir).unwrap();
 }
