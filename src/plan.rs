@@ -19,10 +19,6 @@ use crate::user::User;
 /// Where Claude Code keeps a file per running client, named by its pid.
 pub const CLIENT_FILES: &str = "sessions";
 
-/// In an account's dir: its background supervisor's sockets, bound over
-/// `/tmp/cc-daemon-<uid>` in the namespace modes.
-pub const DAEMON_SOCKETS: &str = ".cf-run/cc-daemon";
-
 /// What must hold on disk before anything is changed. All checks run first,
 /// so a refused launch changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +52,9 @@ pub enum Action {
     /// account would write the same file; and cf-run reads which session its
     /// client is on from it.
     ClientFiles { dir: PathBuf },
+    /// Bind the account's own dir for its background supervisor's sockets
+    /// (the state dir's `daemons/<account>`, made if missing) over `dir`.
+    DaemonSockets { dir: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +109,7 @@ impl Plan {
     ) -> Result<Plan> {
         let account = config.account(&request.account)?.clone();
         let shares = config.all_shares();
+        let state = State::of(user);
         let mut checks = vec![Check::OwnedDir {
             path: account.dir.clone(),
             what: format!("account {:?}'s dir", account.name),
@@ -170,19 +170,16 @@ impl Plan {
             // The client's background supervisor keeps its sockets under
             // /tmp/cc-daemon-<uid>, in a dir named for the config dir's path,
             // which is ~/.claude for every account: each account gets a dir of
-            // its own there, kept in its dir, which the others' sessions cannot reach.
-            let sockets = account.dir.join(DAEMON_SOCKETS);
-            let shared_sockets = PathBuf::from(format!("/tmp/cc-daemon-{}", user.uid));
+            // its own there, kept in the state dir, where the session can
+            // reach no account's.
+            let sockets = PathBuf::from(format!("/tmp/cc-daemon-{}", user.uid));
             checks.push(Check::OwnedDirOrAbsent {
-                path: shared_sockets.clone(),
+                path: sockets.clone(),
                 what: "the background supervisor's socket dir".into(),
             });
-            actions.push(Action::MakeDir {
-                path: sockets.clone(),
-            });
-            actions.push(Action::Bind {
-                src: sockets,
-                dst: shared_sockets,
+            actions.push(Action::DaemonSockets { dir: sockets });
+            actions.push(Action::Cover {
+                dir: state.daemons(),
             });
             config.target.clone()
         } else {
@@ -229,7 +226,7 @@ impl Plan {
             no_new_privs: !config.setuid,
             session,
             wait: request.wait,
-            state: State::of(user),
+            state,
             command,
         })
     }
@@ -277,6 +274,12 @@ impl fmt::Display for Action {
             Action::Tmpfs { dir } => write!(
                 f,
                 "an empty tmpfs over {} (mode 1777, nosuid, nodev): the session's own",
+                dir.display()
+            ),
+            Action::DaemonSockets { dir } => write!(
+                f,
+                "bind the account's own dir for its background supervisor (cf-run's state \
+                 dir, daemons/<account>) over {} (created if missing)",
                 dir.display()
             ),
             Action::ClientFiles { dir } => write!(
@@ -330,7 +333,8 @@ impl fmt::Display for Plan {
                 Action::Bind { .. }
                 | Action::Cover { .. }
                 | Action::Tmpfs { .. }
-                | Action::ClientFiles { .. } => "mount",
+                | Action::ClientFiles { .. }
+                | Action::DaemonSockets { .. } => "mount",
                 Action::Link { .. } | Action::MakeDir { .. } => "change",
             };
             writeln!(f, "{kind}: {action}")?;
@@ -477,13 +481,12 @@ dir = "/srv/three"
                     Action::Cover {
                         dir: "/srv/three".into()
                     },
-                    Action::MakeDir {
-                        path: "/home/u/.claude-two/.cf-run/cc-daemon".into()
+                    Action::DaemonSockets {
+                        dir: "/tmp/cc-daemon-1001".into()
                     },
-                    bind(
-                        "/home/u/.claude-two/.cf-run/cc-daemon",
-                        "/tmp/cc-daemon-1001"
-                    ),
+                    Action::Cover {
+                        dir: "/home/u/.local/state/cf-run/daemons".into()
+                    },
                 ]
             );
             assert_eq!(p.env, [config_dir("/home/u/.claude")]);
@@ -569,10 +572,12 @@ dir = "/srv/three"
                     dir: "/home/u/one/sessions".into()
                 },
                 bind("/home/u/one", "/home/u/.claude"),
-                Action::MakeDir {
-                    path: "/home/u/one/.cf-run/cc-daemon".into()
+                Action::DaemonSockets {
+                    dir: "/tmp/cc-daemon-1001".into()
                 },
-                bind("/home/u/one/.cf-run/cc-daemon", "/tmp/cc-daemon-1001"),
+                Action::Cover {
+                    dir: "/home/u/.local/state/cf-run/daemons".into()
+                },
             ]
         );
         assert_eq!(

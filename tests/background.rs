@@ -56,9 +56,9 @@ fn supervisor(user: &TestUser, mock: &MockApi, mode: Mode, account: &str) -> Chi
     .unwrap()
 }
 
-/// The supervisor's control socket, in the account's own dir.
+/// The supervisor's control socket, in the account's own dir for it.
 fn control_socket(user: &TestUser, account: &str) -> Option<PathBuf> {
-    let dir = user.path(&format!(".claude-{account}/.cf-run/cc-daemon"));
+    let dir = user.path(&format!(".local/state/cf-run/daemons/{account}"));
     std::fs::read_dir(dir)
         .ok()?
         .flatten()

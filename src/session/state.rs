@@ -6,6 +6,8 @@
 //! - `locks/<session>.lock`: one per session ([`super::lock`]);
 //! - `sessions/<pid % 64>/<pid>.json`: the registry of live launches ([`super::registry`]);
 //! - `clients/<pid>/`: a launch's client's per-process files (here);
+//! - `daemons/<account>/`: each account's background supervisor's sockets,
+//!   bound over `/tmp/cc-daemon-<uid>` in its launches (here);
 //! - `limits.json`: accounts cooling down after a usage limit (`failover`).
 
 use std::fs::File;
@@ -46,6 +48,18 @@ impl State {
 
     pub fn lock_path(&self, session: &str) -> PathBuf {
         self.dir.join("locks").join(format!("{session}.lock"))
+    }
+
+    /// The dirs of each account's background supervisor's sockets.
+    pub fn daemons(&self) -> PathBuf {
+        self.dir.join("daemons")
+    }
+
+    /// The dir of `account`'s background supervisor's sockets, made if missing.
+    pub fn daemon_dir(&self, account: &str) -> Result<PathBuf> {
+        let sub = format!("daemons/{account}");
+        self.create(&sub)?;
+        Ok(self.dir.join(sub))
     }
 
     /// Where a launch's registry entry goes, as `--dry-run` shows it.

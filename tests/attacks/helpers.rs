@@ -171,13 +171,21 @@ pub(crate) fn run_argv(user: &TestUser, argv: &[OsString]) -> Output {
         .unwrap()
 }
 
-/// Mount points the host does not have, with each mount's root and options.
+/// Mount points the host does not have, with each mount's root and options,
+/// less the account's socket dir for its background supervisor, which every
+/// namespace launch binds from the state dir over /tmp/cc-daemon-UID.
 pub(crate) fn new_mounts(session: &str, host: &str) -> Vec<(String, String, String)> {
     let point = |l: &str| l.split(' ').nth(4).unwrap_or("").to_owned();
     let known: Vec<String> = host.lines().map(point).collect();
+    let sockets = |l: &str| {
+        let f: Vec<&str> = l.split(' ').collect();
+        f.len() > 4
+            && f[4].starts_with("/tmp/cc-daemon-")
+            && f[3].contains("/.local/state/cf-run/daemons/")
+    };
     session
         .lines()
-        .filter(|l| !known.contains(&point(l)))
+        .filter(|l| !known.contains(&point(l)) && !sockets(l))
         .map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             (f[3].to_owned(), f[4].to_owned(), f[5].to_owned())

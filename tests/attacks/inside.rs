@@ -21,9 +21,16 @@ fn the_session_holds_nothing_and_every_mount_is_nosuid_nodev_private() {
         ));
         let ours: Vec<&str> = o
             .lines()
-            .filter(|l| l.split(' ').nth(4).is_some_and(|p| p.starts_with(&home)))
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|p| p.starts_with(&home) || p.starts_with("/tmp/cc-daemon-"))
+            })
             .collect();
-        assert_eq!(ours.len(), 4, "{mode:?}: {o}");
+        // The shared dir (over the account's projects, and with it under
+        // ~/.claude), the account, compte2 covered, the account's supervisor
+        // sockets over /tmp/cc-daemon-UID, and the state dir's covered.
+        assert_eq!(ours.len(), 6, "{mode:?}: {o}");
         for line in ours {
             let opts = line.split(' ').nth(5).unwrap();
             assert!(
@@ -575,7 +582,9 @@ fn a_private_tmp_keeps_sessions_from_meeting_in_tmp() {
     user.standard_layout();
     let marker = format!("/tmp/cf-run-meet-{}", user.uid);
     let _ = fs::remove_file(&marker);
-    let leave = format!("echo from-compte1 > {marker}; ls -A /tmp | wc -l");
+    // What a private /tmp holds: the marker, and the mount point of the
+    // account's own background supervisor's socket dir.
+    let leave = format!("echo from-compte1 > {marker}; ls -A /tmp");
     let pick = format!("cat {marker} 2>&1; grep ' /tmp ' /proc/self/mountinfo | grep -c nosuid");
     for mode in NAMESPACED {
         let private = |account: &'static str, script: &str| {
@@ -592,9 +601,14 @@ fn a_private_tmp_keeps_sessions_from_meeting_in_tmp() {
         };
         let left = private("compte1", &leave);
         assert_eq!(code(&left), Some(0), "{mode:?}: {}", stderr(&left));
+        let listing = stdout(&left);
+        let mut held: Vec<&str> = listing.lines().collect();
+        held.sort();
+        let sockets = format!("cc-daemon-{}", user.uid);
+        let marker_name = &marker["/tmp/".len()..];
         assert_eq!(
-            stdout(&left),
-            "1\n",
+            held,
+            [sockets.as_str(), marker_name],
             "{mode:?}: a private /tmp starts empty"
         );
         let picked = private("compte2", &pick);
@@ -737,8 +751,8 @@ fn a_session_cannot_rewrite_the_config_to_expose_another_account_later() {
 /// same, and a compte2 client would list, attach to or start sessions on
 /// compte1's supervisor, under compte1's login.
 /// Outcome: harmless: each namespace launch has its account's own dir there
-/// (`<account dir>/.cf-run/cc-daemon`), and compte1's is covered in a
-/// compte2 session. Control: without a namespace (symlink mode) the socket
+/// (`~/.local/state/cf-run/daemons/<account>`), and the state dir's `daemons`
+/// is covered in every session. Control: without a namespace (symlink mode) the socket
 /// compte1's session leaves is there for compte2's. A dir or symlink another
 /// user plants there is refused (125) before anything changes.
 #[test]
@@ -748,7 +762,7 @@ fn a_session_cannot_reach_another_accounts_background_supervisor() {
     let dir = format!("/tmp/cc-daemon-{}", user.uid);
     let plant = format!("mkdir -p {dir}/4b3aab7e && echo compte1 > {dir}/4b3aab7e/control.sock");
     let look = format!(
-        "cat {dir}/*/control.sock 2>&1; cat ~/.claude-compte1/.cf-run/cc-daemon/*/control.sock 2>&1"
+        "cat {dir}/*/control.sock 2>&1; cat ~/.local/state/cf-run/daemons/compte1/*/control.sock 2>&1"
     );
     for mode in NAMESPACED {
         let planted = launch(&user, mode, "compte1", &sh(&plant));
