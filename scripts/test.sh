@@ -34,6 +34,12 @@ CF_RUN_CLAUDE=$(scripts/install-claude.sh)
 export CF_RUN_CLAUDE
 oldest=$(CLAUDE_CODE_VERSION=$(tr -d '[:space:]' <scripts/claude-version-oldest) scripts/install-claude.sh)
 
+# The policy tests make /etc/claude-failover as their mount point: the host
+# is left as it was found.
+if [[ ! -e /etc/claude-failover ]]; then
+    trap 'rmdir /etc/claude-failover 2>/dev/null || true' EXIT
+fi
+
 # The binary under test is built as it ships: static; the release build
 # that ships must not link NSS.
 . scripts/static.sh
