@@ -38,7 +38,7 @@ mod wrap;
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command, LaunchArgs};
 use crate::config::Config;
@@ -103,6 +103,16 @@ fn init_logging(verbose: bool) {
 fn run(cli: &Cli) -> Result<()> {
     let user = User::invoking()?;
     let state = State::of(&user);
+    if matches!(
+        cli.command,
+        Some(Command::Ps(_) | Command::Stop(_) | Command::Watch(_))
+    ) && monitor::inside_session()
+    {
+        bail!(
+            "ps, stop and watch see no session from inside one: its PID namespace hides the \
+             others' processes (and would make their entries look gone); run them outside"
+        );
+    }
     match &cli.command {
         None => launch(cli, &cli.launch, &user),
         Some(Command::Ps(args)) => supervise::ps(&state, args.json),
@@ -141,7 +151,7 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Some(Command::Doctor(args)) => doctor::run(&config_path(cli, &user), &user, args.json),
         Some(Command::Wrap(args)) => {
-            if wrap::inside_session() {
+            if monitor::inside_session() {
                 wrap::refuse_supervisor_in_session(&args.command)?;
                 match exec::exec(&args.command, &[], &[])? {}
             }

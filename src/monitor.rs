@@ -32,6 +32,12 @@ use crate::sys::{self, Fork};
 /// The name pid 1 gives itself: how `cf-run wrap` knows it runs inside a session.
 pub const INIT_NAME: &str = "cf-run-init";
 
+/// Whether this process runs inside a cf-run namespace session: pid 1 of its
+/// PID namespace is cf-run's init.
+pub fn inside_session() -> bool {
+    std::fs::read_to_string("/proc/1/comm").is_ok_and(|name| name.trim_end() == INIT_NAME)
+}
+
 /// The signals a process may send the session: relayed to the command.
 const RELAYED: [Signal; 6] = [
     Signal::SIGHUP,

@@ -21,14 +21,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use crate::config::Config;
-use crate::monitor::INIT_NAME;
 use crate::user::User;
-
-/// Whether this process runs inside a cf-run namespace session: pid 1 of its
-/// PID namespace is cf-run's init.
-pub fn inside_session() -> bool {
-    std::fs::read_to_string("/proc/1/comm").is_ok_and(|name| name.trim_end() == INIT_NAME)
-}
 
 /// Refuses, inside a session, to run the client's background supervisor that
 /// a `claude --bg` starts on demand: it would end with that session, and

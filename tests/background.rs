@@ -220,3 +220,51 @@ fn background_sessions_run_in_their_accounts_launch() {
     );
     assert!(pids_with(&user, "daemon run").is_empty());
 }
+
+/// `cf-run wrap` on its own: outside any session it launches under the
+/// account whose dir CLAUDE_CONFIG_DIR names (any other dir: 125, nothing
+/// run); inside one it runs the program in place, in that session.
+#[test]
+fn wrap_launches_outside_a_session_and_runs_in_place_inside_one() {
+    let user = setup();
+    let bin = bins().plain.to_str().unwrap();
+    let show = "cat /proc/1/comm ~/.claude/who";
+    let compte2 = user.path(".claude-compte2");
+    let out = user.run_env(
+        &bins().plain,
+        &["wrap", "sh", "-c", show],
+        &[("CLAUDE_CONFIG_DIR", compte2.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "cf-run-init\ncompte2\n");
+    let out = user.run_env(
+        &bins().plain,
+        &["wrap", "sh", "-c", "echo ran"],
+        &[("CLAUDE_CONFIG_DIR", "/tmp")],
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    assert!(stdout(&out).is_empty());
+    assert!(
+        stderr(&out)
+            .contains("/tmp (CLAUDE_CONFIG_DIR, else ~/.claude), which is no account's dir"),
+        "{}",
+        stderr(&out)
+    );
+    // Inside a compte1 session: in place, in its pid 1 and account, and no
+    // second launch in `ps`. (`ps` itself is refused inside a session, where
+    // the PID namespace would make every other entry look gone.)
+    let inner = format!("{bin} wrap sh -c '{show}'; {bin} ps --json; echo ps=$?");
+    let out = user.run(
+        &bins().plain,
+        &args(Mode::Userns, "compte1", &["sh", "-c", &inner]),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "cf-run-init\ncompte1\nps=125\n");
+    assert!(
+        stderr(&out).contains("ps, stop and watch see no session from inside one"),
+        "{}",
+        stderr(&out)
+    );
+    let ps = user.run(&bins().plain, &["ps", "--json"]);
+    assert_eq!(stdout(&ps), "[]\n", "{}", stderr(&ps));
+}
