@@ -62,13 +62,13 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::Link { link, to } => symlink::link(link, to, uid).map(|()| None)?,
             Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
             Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
-            // Only over a real dir the client made (cf-run makes none in an
-            // account); anything else is left to the account's own bind,
-            // which checks the whole way again.
             Action::DaemonSockets { dir } => {
                 let own = plan.state.daemon_dir(&plan.account.name)?;
                 mounts::bind(&own, dir, uid, &privilege)?
             }
+            // Only over a real dir the client made (cf-run makes none in an
+            // account); anything else is left to the account's own bind,
+            // which checks the whole way again.
             Action::ClientFiles { dir } => match resolve::entry(dir) {
                 Ok(resolve::Entry::Dir(..)) => {
                     let own = plan.state.client_dir(std::process::id())?;

@@ -29,13 +29,13 @@ use nix::unistd::Pid;
 
 use crate::sys::{self, Fork};
 
-/// The name pid 1 gives itself: how `cf-run wrap` knows it runs inside a session.
-pub const INIT_NAME: &str = "cf-run-init";
+/// The name pid 1 gives itself: how a process knows it runs inside a session.
+const INIT_NAME: &std::ffi::CStr = c"cf-run-init";
 
 /// Whether this process runs inside a cf-run namespace session: pid 1 of its
 /// PID namespace is cf-run's init.
 pub fn inside_session() -> bool {
-    std::fs::read_to_string("/proc/1/comm").is_ok_and(|name| name.trim_end() == INIT_NAME)
+    std::fs::read("/proc/1/comm").is_ok_and(|name| name.trim_ascii_end() == INIT_NAME.to_bytes())
 }
 
 /// The signals a process may send the session: relayed to the command.
@@ -263,7 +263,7 @@ impl Pid1 {
             .context("fcntl(O_NONBLOCK)")?;
         // Processes of the session may not trace their init.
         prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE, 0)")?;
-        prctl::set_name(c"cf-run-init").context("prctl(PR_SET_NAME)")?;
+        prctl::set_name(INIT_NAME).context("prctl(PR_SET_NAME)")?;
         let signals = Signals::fd()?;
         let command_pid = match sys::fork().map_err(|e| anyhow!("fork => {e}"))? {
             Fork::Child => {
