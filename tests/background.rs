@@ -195,8 +195,11 @@ fn background_sessions_run_in_their_accounts_launch() {
             .unwrap();
             launch.wait().unwrap();
         }
+        // All of them, the supervisors included: the next mode's search for
+        // the user's background processes must not find this one's, still
+        // being torn down.
         wait_until("every background process to end", || {
-            pids_with(&user, "--bg-pty-host").is_empty()
+            pids_with(&user, "--bg-").is_empty() && pids_with(&user, "daemon run").is_empty()
         });
     }
     // With no supervisor running, the one `--bg` would start inside its

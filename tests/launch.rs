@@ -9,7 +9,8 @@ use std::process::{Command, Output, Stdio};
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
 use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};
-use support::wait::wait_until;
+use support::procs::{Proc, descendant, descendant_where};
+use support::wait::{wait_for, wait_until};
 
 /// Asserts a refusal: exit 125, a message containing each of `want`, and the
 /// user's home exactly as before.
@@ -238,34 +239,18 @@ fn the_exit_status_is_the_commands_own() {
     }
 }
 
-/// Whether the process of `user` whose command line matches `pattern` is
-/// running (not stopped) and blocked in read(2) on descriptor 0.
-fn reading_stdin(user: &TestUser, pattern: &str) -> bool {
-    let found = Command::new("pgrep")
-        .args(["-U", &user.uid.to_string(), "-f", pattern])
-        .output()
-        .unwrap();
-    let Some(pid) = stdout(&found).lines().next().map(str::to_owned) else {
-        return false;
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+/// Whether `proc` is running (not stopped) and blocked in read(2) on
+/// descriptor 0.
+fn reading_stdin(proc: Proc) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", proc.pid)).unwrap_or_default();
     let state = stat
         .rsplit_once(") ")
         .and_then(|(_, rest)| rest.chars().next());
-    let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    let syscall =
+        std::fs::read_to_string(format!("/proc/{}/syscall", proc.pid)).unwrap_or_default();
     let mut fields = syscall.split_whitespace();
     let nr = fields.next().and_then(|n| n.parse::<libc::c_long>().ok());
-    state == Some('S') && nr == Some(libc::SYS_read) && fields.next() == Some("0x0")
-}
-
-/// Whether a process of `user` runs exactly `cmdline`.
-fn running(user: &TestUser, cmdline: &str) -> bool {
-    Command::new("pgrep")
-        .args(["-U", &user.uid.to_string(), "-f", &format!("^{cmdline}$")])
-        .output()
-        .unwrap()
-        .status
-        .success()
+    proc.alive() && state == Some('S') && nr == Some(libc::SYS_read) && fields.next() == Some("0x0")
 }
 
 #[test]
@@ -298,13 +283,16 @@ fn cf_run_stays_as_the_parent_relays_signals_and_dies_with_the_session() {
             .command(mode.bin(), &args(mode, "compte1", &sh(script)), &[])
             .spawn()
             .unwrap();
-        wait_until("the session", || {
-            running(&user, "sleep 39") && running(&user, "sleep 40")
+        let session = wait_for("the session", || {
+            Some([
+                descendant(child.id(), "sleep 39")?,
+                descendant(child.id(), "sleep 40")?,
+            ])
         });
         child.kill().unwrap();
         child.wait().unwrap();
         wait_until("the session to end with cf-run", || {
-            !running(&user, "sleep 39") && !running(&user, "sleep 40")
+            session.iter().all(|p| !p.alive())
         });
     }
 }
@@ -338,6 +326,9 @@ fn an_interactive_command_keeps_the_terminal_and_job_control() {
             "bash --norc -i",
         ]);
         assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+        // The pane's shell: what it starts is found among its descendants.
+        let pane = tmux(&["display-message", "-p", "-t", "t", "#{pane_pid}"]);
+        let pane: u32 = stdout(&pane).trim().parse().unwrap();
         let keys = |keys: &[&str]| {
             let mut all = vec!["send-keys", "-t", "t"];
             all.extend(keys);
@@ -360,7 +351,7 @@ fn an_interactive_command_keeps_the_terminal_and_job_control() {
         // Typed only once the job runs again and waits in read(0): input
         // typed while job control hands the terminal over may be lost.
         wait_until("the job to read its terminal again after fg", || {
-            reading_stdin(&user, "^sh -c trap")
+            descendant_where(pane, |c| c.starts_with("sh -c trap")).is_some_and(reading_stdin)
         });
         keys(&["hello", "Enter"]);
         wait_until("the input after fg", || screen().contains("got:hello"));
@@ -372,11 +363,11 @@ fn an_interactive_command_keeps_the_terminal_and_job_control() {
             ),
             "Enter",
         ]);
-        wait_until("sleep", || running(&user, "sleep 41"));
+        let sleep = wait_for("sleep", || descendant(pane, "sleep 41"));
         keys(&["C-c"]);
         keys(&["echo status=$?", "Enter"]);
         wait_until("Ctrl-C to end it", || screen().contains("status=130"));
-        assert!(!running(&user, "sleep 41"), "{mode:?}");
+        assert!(!sleep.alive(), "{mode:?}");
         let _ = tmux(&["kill-server"]);
     }
 }

@@ -361,16 +361,13 @@ fn reach_outside(user: &TestUser, mode: Mode) -> String {
     report
 }
 
-/// The host pid of the user's process whose command line is exactly
-/// `cmdline`, once there is one (a session's command, seen from outside).
-fn pid_of(user: &TestUser, cmdline: &str) -> String {
-    wait_for(&format!("{cmdline:?} to start"), || {
-        let found = Command::new("pgrep")
-            .args(["-U", &user.uid.to_string(), "-f", &format!("^{cmdline}$")])
-            .output()
-            .unwrap();
-        stdout(&found).lines().next().map(str::to_owned)
-    })
+/// The host pid of the session command `cmdline` that the launch `launch`
+/// started (a descendant of it: never an earlier launch's, still ending).
+fn pid_in(launch: &std::process::Child, cmdline: &str) -> String {
+    let found = wait_for(&format!("{cmdline:?} to start"), || {
+        descendant(launch.id(), cmdline)
+    });
+    found.pid.to_string()
 }
 
 /// Attack (inside, processes): a compte1 session goes after a compte2
@@ -395,7 +392,7 @@ fn a_session_cannot_signal_limit_or_read_another_sessions_processes() {
             .command(victim_mode.bin(), &victim_args, &[])
             .spawn()
             .unwrap();
-        let pid = pid_of(&user, "sleep 37");
+        let pid = pid_in(&victim, "sleep 37");
         for mode in MODES {
             let mut command = sh(probe).to_vec();
             command.extend(["sh", pid.as_str()]);
@@ -443,7 +440,7 @@ fn a_privileged_session_hands_out_no_user_namespace() {
     for mode in NAMESPACED {
         let session = args(mode, "compte1", &["sleep", "38"]);
         let mut child = user.command(mode.bin(), &session, &[]).spawn().unwrap();
-        let pid = pid_of(&user, "sleep 38");
+        let pid = pid_in(&child, "sleep 38");
         let ns = fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
         let join = user.run(
             Path::new("/usr/bin/nsenter"),

@@ -51,6 +51,7 @@ use support::client::{claude, offline_env};
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
 use support::mock_api::MockApi;
 use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};
+use support::procs::descendant;
 use support::wait::{wait_for, wait_until};
 
 /// compte2's secret, as `standard_layout` writes it: must never reach a compte1 session.

@@ -200,6 +200,11 @@ impl TestUser {
         let _ = Command::new("pkill")
             .args(["-KILL", "-U", &uid.to_string()])
             .status();
+        // The kernel ends them (and a PID namespace's) asynchronously: none
+        // may still be there when this test looks for its own.
+        super::wait::wait_until("the user's earlier processes to end", || {
+            super::procs::of_user(uid).is_empty()
+        });
         fs::create_dir_all(&home).unwrap();
         for entry in fs::read_dir(&home).unwrap() {
             let path = entry.unwrap().path();
