@@ -4,7 +4,8 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
+use nix::sys::stat::{FileStat, fstat};
 use nix::unistd::Uid;
 
 use crate::plan::Check;
@@ -18,12 +19,15 @@ pub fn verify(check: &Check, uid: Uid) -> Result<()> {
                 &[uid.as_raw(), 0],
                 &format!("{what} {}", path.display()),
             )?;
-            resolve::owned_dir(path, uid, what).map(drop)
+            let dir = resolve::owned_dir(path, uid, what)?;
+            let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+            not_writable_by_others(path, &st, uid, what)
         }
         Check::OwnedDirOrAbsent { path, what } => match resolve::entry(path)? {
             Entry::Missing => Ok(()),
             Entry::Dir(_, st) => {
                 resolve::check_owner(path, &st, uid, what)?;
+                not_writable_by_others(path, &st, uid, what)?;
                 resolve::safe_ancestors(
                     path,
                     &[uid.as_raw(), 0],
@@ -43,6 +47,51 @@ pub fn verify(check: &Check, uid: Uid) -> Result<()> {
         },
         Check::HidesNothing { path, shared } => hides_nothing(path, shared),
     }
+}
+
+/// Refuses a dir that another user may write to: in an account dir they
+/// could plant a `settings.json` whose hooks run as you, with your
+/// credentials; in a shared dir, rewrite the transcripts every account
+/// resumes. A group-writable dir passes when the group is the user's
+/// private group, as Debian's sshd allows.
+fn not_writable_by_others(path: &Path, st: &FileStat, uid: Uid, what: &str) -> Result<()> {
+    let mode = st.st_mode & 0o7777;
+    if mode & 0o002 == 0 && (mode & 0o020 == 0 || private_group(st.st_gid, uid)) {
+        return Ok(());
+    }
+    let message = format!(
+        "{what} {0} may be written by other users (mode {mode:o}): they could plant code that \
+         runs as you, or change your transcripts; fix it with: chmod go-w {0}",
+        path.display()
+    );
+    Err(Refusal::error(Why::Writable { mode }, message))
+}
+
+/// Whether `gid` is the private group of the user `uid`: their primary
+/// group in /etc/passwd, named as they are in /etc/group, with no other
+/// member. Groups only a directory service knows do not count.
+fn private_group(gid: u32, uid: Uid) -> bool {
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return false;
+    };
+    let user = passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() > 3 && f[2] == uid.to_string()).then(|| (f[0].to_owned(), f[3].to_owned()))
+    });
+    let Some((name, primary)) = user else {
+        return false;
+    };
+    let Ok(groups) = std::fs::read_to_string("/etc/group") else {
+        return false;
+    };
+    primary == gid.to_string()
+        && groups.lines().any(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            f.len() > 3
+                && f[0] == name
+                && f[2] == primary
+                && f[3].split(',').all(|m| m.is_empty() || m == name)
+        })
 }
 
 /// An entry of the account (`projects`, a `[share]` name) may be covered or
@@ -123,6 +172,26 @@ mod tests {
         fs::remove_file(&target).unwrap();
         fs::create_dir(&target).unwrap();
         assert_eq!(why(&absent_or_dir(target)), None);
+    }
+
+    #[test]
+    fn a_dir_others_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("acct");
+        fs::create_dir(&dir).unwrap();
+        let owned = Check::OwnedDir {
+            path: dir.clone(),
+            what: "account \"a\"'s dir".into(),
+        };
+        for (mode, refused) in [(0o700, false), (0o755, false), (0o777, true), (0o703, true)] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            let want = refused.then_some(Why::Writable { mode });
+            assert_eq!(why(&owned), want, "{mode:o}");
+            assert_eq!(why(&absent_or_dir(dir.clone())), want, "{mode:o}");
+        }
+        let e = verify(&owned, getuid()).unwrap_err().to_string();
+        assert!(e.contains(&format!("chmod go-w {}", dir.display())), "{e}");
     }
 
     #[test]

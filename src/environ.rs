@@ -9,8 +9,9 @@ use std::os::unix::ffi::OsStrExt;
 
 /// The variables through which the client (2.1.197 to 2.1.332, read from its
 /// binary) takes a credential or identity of its own, or is sent to a
-/// provider other than the account's.
-pub const CREDENTIALS: [&str; 24] = [
+/// provider other than the account's. `CLAUDE_API_KEY` is not one: 2.1.332
+/// names it only as a placeholder in a form.
+pub const CREDENTIALS: [&str; 34] = [
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
     "ANTHROPIC_AWS_API_KEY",
@@ -23,18 +24,28 @@ pub const CREDENTIALS: [&str; 24] = [
     "ANTHROPIC_IDENTITY_TOKEN_FILE",
     "ANTHROPIC_PROFILE",
     "AWS_BEARER_TOKEN_BEDROCK",
+    "CCR_AGENT_PROXY_TOKEN_FILE_DESCRIPTOR",
+    "CLAUDE_BG_SESSION_CREDENTIAL",
+    "CLAUDE_BRIDGE_OAUTH_TOKEN",
     "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR",
+    "CLAUDE_CODE_GATEWAY_TOKEN",
+    "CLAUDE_CODE_GATEWAY_TOKEN_FILE_DESCRIPTOR",
+    "CLAUDE_CODE_HFI_BEARER_TOKEN",
     "CLAUDE_CODE_OAUTH_CLIENT_ID",
     "CLAUDE_CODE_OAUTH_REFRESH_TOKEN",
     "CLAUDE_CODE_OAUTH_SCOPES",
     "CLAUDE_CODE_OAUTH_TOKEN",
     "CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR",
+    "CLAUDE_CODE_SESSIONS_OAUTH_TOKEN",
     "CLAUDE_CODE_SESSION_ACCESS_TOKEN",
     "CLAUDE_CODE_USE_BEDROCK",
     "CLAUDE_CODE_USE_FOUNDRY",
     "CLAUDE_CODE_USE_GATEWAY",
     "CLAUDE_CODE_USE_VERTEX",
+    "CLAUDE_CODE_WEBSOCKET_AUTH_FILE_DESCRIPTOR",
     "CLAUDE_SECURESTORAGE_CONFIG_DIR",
+    "CLAUDE_SESSION_INGRESS_TOKEN_FILE",
+    "CLAUDE_TRUSTED_DEVICE_TOKEN",
 ];
 
 /// The variable that makes Claude Code keep `.claude.json` inside the account

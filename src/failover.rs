@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -282,6 +282,9 @@ fn resumed(command: &[OsString], id: &str, prompt: &str) -> Vec<OsString> {
     out
 }
 
+/// The most of a client's printed result that `failover` keeps.
+const MAX_RESULT: u64 = 64 << 20;
+
 struct Attempt {
     status: u8,
     stdout: Vec<u8>,
@@ -311,17 +314,25 @@ fn attempt(
     let mut stdin = child.stdin.take().context("stdin")?;
     let prompt = prompt.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&prompt));
-    let out = child.wait_with_output().context("waiting for claude")?;
+    // Kept up to a bound, the rest read and dropped: the session writes it.
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let mut kept = Vec::new();
+    (&mut stdout)
+        .take(MAX_RESULT)
+        .read_to_end(&mut kept)
+        .context("reading claude's result")?;
+    std::io::copy(&mut stdout, &mut std::io::sink()).context("reading claude's result")?;
+    let exit = child.wait().context("waiting for claude")?;
     // A client that ends without reading its prompt closes the pipe: not an error here.
     let _ = writer.join();
-    let status = match (out.status.code(), out.status.signal()) {
+    let status = match (exit.code(), exit.signal()) {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128 + signal as u8,
         _ => exit::FAILURE,
     };
     Ok(Attempt {
         status,
-        stdout: out.stdout,
+        stdout: kept,
     })
 }
 
@@ -333,8 +344,9 @@ fn limit_of(result: Option<&Value>, shared: &Path, session: &str) -> Option<Stri
         let limited = r["is_error"] == true && r["api_error_status"] == 429;
         return limited.then(|| r["result"].as_str().unwrap_or("usage limit").to_owned());
     }
-    let text = std::fs::read(supervise::transcript(shared, session)?).ok()?;
-    supervise::standing_limit(supervise::parse_lines(&text)).map(|l| l.text)
+    // Only the transcript's end, in bounded memory: the session wrote it.
+    let mut follower = supervise::Follower::default();
+    follower.poll(shared, session).ok()?.map(|l| l.text)
 }
 
 /// When a limit lifts, from Claude's text: "… · resets 3pm (Europe/Paris)",
@@ -412,20 +424,26 @@ fn parse_clock(clock: &str) -> Option<civil::Time> {
 #[derive(Default)]
 struct Limits(BTreeMap<String, Timestamp>);
 
+/// No usage window is longer than seven days: a cool-down further ahead
+/// than this was not written by cf-run, and is not believed.
+const LONGEST: jiff::SignedDuration = jiff::SignedDuration::from_hours(8 * 24);
+
 impl Limits {
     const FILE: &str = "limits.json";
 
     fn load(state: &State) -> Result<Self> {
-        let bytes = state.read(Self::FILE)?;
-        Ok(Self(
-            bytes
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default(),
-        ))
+        Ok(Self::parse(state.read(Self::FILE)?, Timestamp::now()))
     }
 
-    fn save(&self, state: &State) -> Result<()> {
-        state.write(Self::FILE, &serde_json::to_vec_pretty(&self.0)?)
+    /// What the file says, as far as it can be believed at `now`: entries
+    /// that have ended, or end further ahead than any window, are dropped;
+    /// a file that is not a map of times counts as empty.
+    fn parse(bytes: Option<Vec<u8>>, now: Timestamp) -> Self {
+        let mut map: BTreeMap<String, Timestamp> = bytes
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        map.retain(|_, until| *until > now && *until <= now + LONGEST);
+        Self(map)
     }
 
     /// Until when `account` is cooling down, if it still is at `now`.
@@ -434,7 +452,9 @@ impl Limits {
     }
 
     /// Records that `account` hit the limit `text` reads: cooling down until
-    /// the reset time the text gives, else for `cooldown` seconds. Saved at once.
+    /// the reset time the text gives, else for `cooldown` seconds. Written at
+    /// once, into the file as it is now (another session's cool-downs are
+    /// kept), and this copy becomes that file's.
     fn hit(
         &mut self,
         state: &State,
@@ -444,9 +464,13 @@ impl Limits {
     ) -> Result<Timestamp> {
         let now = Timestamp::now();
         let until = reset_time(text, now)
-            .unwrap_or_else(|| now + jiff::SignedDuration::from_secs(cooldown as i64));
-        self.0.insert(account.to_owned(), until);
-        self.save(state)?;
+            .unwrap_or_else(|| now + jiff::SignedDuration::from_secs(cooldown as i64))
+            .min(now + LONGEST);
+        *self = state.update(Self::FILE, |bytes| {
+            let mut limits = Self::parse(bytes, now);
+            limits.0.insert(account.to_owned(), until);
+            Ok((serde_json::to_vec_pretty(&limits.0)?, limits))
+        })?;
         Ok(until)
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::monitor::{self, Role};
 use crate::plan::{Action, Plan};
-use crate::session::{self, Lock, Record};
+use crate::session::{self, Lock, Record, State};
 use crate::{checks, exec, mounts, namespace, resolve, seccomp, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
@@ -32,6 +32,10 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     };
     // 2. Private mount and PID namespaces (none in symlink mode).
     namespace::enter(plan.mode, uid, plan.gid, &privilege)?;
+    // 2b. cf-run's runtime state dir, opened in the new namespace (where its
+    //     dirs can be bound from): the session's parent keeps using it once
+    //     step 3 has covered it.
+    let state = plan.state.pinned()?;
     // 3. The changes, in order, each through descriptors opened without
     //    following symlinks. A covered dir that another mount also reaches
     //    (a bind of /home elsewhere) is covered there too.
@@ -63,16 +67,16 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
             Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
             Action::DaemonSockets { dir } => {
-                let own = plan.state.daemon_dir(&plan.account.name)?;
-                mounts::bind(&own, dir, uid, &privilege)?
+                let (path, own) = state.daemon_dir(&plan.account.name)?;
+                mounts::bind_fd(own, &path, dir, uid, &privilege)?
             }
             // Only over a real dir the client made (cf-run makes none in an
             // account); anything else is left to the account's own bind,
             // which checks the whole way again.
             Action::ClientFiles { dir } => match resolve::entry(dir) {
                 Ok(resolve::Entry::Dir(..)) => {
-                    let own = plan.state.client_dir(std::process::id())?;
-                    mounts::bind(&own, dir, uid, &privilege)?
+                    let (path, own) = state.client_dir(std::process::id())?;
+                    mounts::bind_fd(own, &path, dir, uid, &privilege)?
                 }
                 _ => None,
             },
@@ -90,7 +94,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     // 3b. The registry entry `cf-run ps` reads.
     let mode = plan.mode.to_string();
     let entry = Record::this_process(&plan.account.name, plan.session.as_deref(), &mode, cwd);
-    session::register(&plan.state, &entry)?;
+    session::register(&state, &entry)?;
     // 4. Symlink mode: nothing to supervise; behind the same filter, the
     //    command takes cf-run's place and inherits the lock's descriptor.
     if !plan.mode.namespaced() {
@@ -109,8 +113,8 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             // The lock, `ps` and `watch` follow the session the client is on
             // (`/resume` and the picker switch it inside the client).
             let (mut entry, mut refused) = (entry, None);
-            let end = parent.wait(|| follow(plan, &mut entry, &mut lock, &mut refused))?;
-            plan.state.remove_client_dir(entry.pid);
+            let end = parent.wait(|| follow(plan, &state, &mut entry, &mut lock, &mut refused))?;
+            state.remove_client_dir(entry.pid);
             end.exit()
         }
         Role::Pid1(pid1) => {
@@ -132,14 +136,20 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
 /// once (`refused`). The entry's session is always the one whose lock is
 /// held, so a move back never locks that session's file a second time,
 /// which would drop the lock (a POSIX record lock goes with any close).
-fn follow(plan: &Plan, entry: &mut Record, lock: &mut Option<Lock>, refused: &mut Option<String>) {
-    let Some(now) = plan.state.client_session(entry.pid) else {
+fn follow(
+    plan: &Plan,
+    state: &State,
+    entry: &mut Record,
+    lock: &mut Option<Lock>,
+    refused: &mut Option<String>,
+) {
+    let Some(now) = state.client_session(entry.pid) else {
         return;
     };
     if entry.session.as_deref() == Some(now.as_str()) || refused.as_deref() == Some(now.as_str()) {
         return;
     }
-    match Lock::acquire(&plan.state, &now, &plan.account.name, false) {
+    match Lock::acquire(state, &now, &plan.account.name, false) {
         Ok(taken) => *lock = Some(taken),
         Err(e) => {
             let line = format!("cf-run: warning: the client moved to session {now}: {e:#}");
@@ -150,7 +160,7 @@ fn follow(plan: &Plan, entry: &mut Record, lock: &mut Option<Lock>, refused: &mu
     }
     *refused = None;
     entry.session = Some(now);
-    if let Err(e) = session::register(&plan.state, entry) {
+    if let Err(e) = session::register(state, entry) {
         let line = format!("cf-run: warning: cannot update the registry: {e:#}");
         eprintln!("{}", crate::output::printable(&line));
     }

@@ -22,8 +22,19 @@ const PROC_FLAGS: u64 = BIND_FLAGS | libc::MOUNT_ATTR_NOEXEC;
 
 /// Binds the directory `src` (with any mounts below it) over `dst`.
 pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
-    let (s, d) = (src.display(), dst.display());
     let source = resolve::owned_dir(src, uid, "bind source")?;
+    bind_fd(source, src, dst, uid, privilege)
+}
+
+/// Binds the directory `source`, already opened (and checked) as `src`, over `dst`.
+pub fn bind_fd(
+    source: OwnedFd,
+    src: &Path,
+    dst: &Path,
+    uid: Uid,
+    privilege: &Privilege,
+) -> Result<Option<Expect>> {
+    let (s, d) = (src.display(), dst.display());
     let target = match resolve::entry(dst)? {
         Entry::Dir(fd, st) => {
             resolve::check_owner(dst, &st, uid, "mount target")?;

@@ -178,9 +178,24 @@ impl Plan {
                 what: "the background supervisor's socket dir".into(),
             });
             actions.push(Action::DaemonSockets { dir: sockets });
-            actions.push(Action::Cover {
-                dir: state.daemons(),
-            });
+            // cf-run's own state, last: what keeps sessions apart (locks,
+            // registry, client dirs, sockets, cool-downs) is out of the
+            // session's reach. Made first, so that the session cannot make
+            // it in their place.
+            // Under a private /tmp, the fallback runtime dir is out of sight already.
+            let private_tmp = request.private_tmp || config.private_tmp;
+            let state_dirs = [&state.dir, &state.keep];
+            for dir in state_dirs
+                .into_iter()
+                .filter(|d| !(private_tmp && d.starts_with("/tmp")))
+            {
+                checks.push(Check::OwnedDirOrAbsent {
+                    path: dir.clone(),
+                    what: "cf-run's state dir".into(),
+                });
+                actions.push(Action::MakeDir { path: dir.clone() });
+                actions.push(Action::Cover { dir: dir.clone() });
+            }
             config.target.clone()
         } else {
             if request.private_tmp || config.private_tmp {
@@ -456,6 +471,17 @@ dir = "/srv/three"
         (CONFIG_DIR_VAR.into(), dir.into())
     }
 
+    /// The last actions of every namespace launch: cf-run's state dirs,
+    /// made, then covered (the runtime one depends on the host: /run/user/UID
+    /// or /tmp).
+    fn state_actions() -> Vec<Action> {
+        let state = State::of(&user());
+        [state.dir, "/home/u/.local/state/cf-run".into()]
+            .into_iter()
+            .flat_map(|dir| [Action::MakeDir { path: dir.clone() }, Action::Cover { dir }])
+            .collect()
+    }
+
     fn bind(src: &str, dst: &str) -> Action {
         Action::Bind {
             src: src.into(),
@@ -470,24 +496,26 @@ dir = "/srv/three"
             assert_eq!(
                 p.actions,
                 [
-                    bind("/home/u/shared", "/home/u/.claude-two/projects"),
-                    Action::ClientFiles {
-                        dir: "/home/u/.claude-two/sessions".into()
-                    },
-                    bind("/home/u/.claude-two", "/home/u/.claude"),
-                    Action::Cover {
-                        dir: "/home/u/.claude-one".into()
-                    },
-                    Action::Cover {
-                        dir: "/srv/three".into()
-                    },
-                    Action::DaemonSockets {
-                        dir: "/tmp/cc-daemon-1001".into()
-                    },
-                    Action::Cover {
-                        dir: "/home/u/.local/state/cf-run/daemons".into()
-                    },
+                    [
+                        bind("/home/u/shared", "/home/u/.claude-two/projects"),
+                        Action::ClientFiles {
+                            dir: "/home/u/.claude-two/sessions".into()
+                        },
+                        bind("/home/u/.claude-two", "/home/u/.claude"),
+                        Action::Cover {
+                            dir: "/home/u/.claude-one".into()
+                        },
+                        Action::Cover {
+                            dir: "/srv/three".into()
+                        },
+                        Action::DaemonSockets {
+                            dir: "/tmp/cc-daemon-1001".into()
+                        },
+                    ]
+                    .as_slice(),
+                    &state_actions(),
                 ]
+                .concat()
             );
             assert_eq!(p.env, [config_dir("/home/u/.claude")]);
         }
@@ -516,6 +544,8 @@ dir = "/srv/three"
                 "/home/u/.claude-one",
                 "/srv/three",
                 "/tmp/cc-daemon-1001",
+                State::of(&user()).dir.to_str().unwrap(),
+                "/home/u/.local/state/cf-run",
             ]
         );
     }
@@ -550,9 +580,11 @@ dir = "/srv/three"
             p.session.as_deref(),
             Some("00000000-0000-0000-0000-000000000000")
         );
-        assert!(p.to_string().contains(
-            "lock: session 00000000-0000-0000-0000-000000000000, /home/u/.local/state/cf-run/locks/"
-        ));
+        let lock = format!(
+            "lock: session 00000000-0000-0000-0000-000000000000, {}/locks/",
+            State::of(&user()).dir.display()
+        );
+        assert!(p.to_string().contains(&lock), "{p}");
     }
 
     #[test]
@@ -563,22 +595,24 @@ dir = "/srv/three"
         assert_eq!(
             build(Mode::Userns).actions,
             [
-                Action::MakeDir {
-                    path: "/home/u/sh/plans".into()
-                },
-                bind("/home/u/shared", "/home/u/one/projects"),
-                bind("/home/u/sh/plans", "/home/u/one/plans"),
-                Action::ClientFiles {
-                    dir: "/home/u/one/sessions".into()
-                },
-                bind("/home/u/one", "/home/u/.claude"),
-                Action::DaemonSockets {
-                    dir: "/tmp/cc-daemon-1001".into()
-                },
-                Action::Cover {
-                    dir: "/home/u/.local/state/cf-run/daemons".into()
-                },
+                [
+                    Action::MakeDir {
+                        path: "/home/u/sh/plans".into()
+                    },
+                    bind("/home/u/shared", "/home/u/one/projects"),
+                    bind("/home/u/sh/plans", "/home/u/one/plans"),
+                    Action::ClientFiles {
+                        dir: "/home/u/one/sessions".into()
+                    },
+                    bind("/home/u/one", "/home/u/.claude"),
+                    Action::DaemonSockets {
+                        dir: "/tmp/cc-daemon-1001".into()
+                    },
+                ]
+                .as_slice(),
+                &state_actions(),
             ]
+            .concat()
         );
         assert_eq!(
             build(Mode::Symlink).actions,

@@ -58,7 +58,7 @@ fn supervisor(user: &TestUser, mock: &MockApi, mode: Mode, account: &str) -> Chi
 
 /// The supervisor's control socket, in the account's own dir for it.
 fn control_socket(user: &TestUser, account: &str) -> Option<PathBuf> {
-    let dir = user.path(&format!(".local/state/cf-run/daemons/{account}"));
+    let dir = user.path(&format!("@run/daemons/{account}"));
     std::fs::read_dir(dir)
         .ok()?
         .flatten()

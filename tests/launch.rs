@@ -5,7 +5,7 @@ mod support;
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use support::layout::{STANDARD_CONFIG, TestUser, bins, host_mounts, stderr, stdout};
 use support::modes::{MODES, Mode, NAMESPACED, args, launch, sh};

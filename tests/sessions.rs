@@ -155,7 +155,7 @@ fn a_session_id_that_is_not_a_uuid_is_a_usage_error() {
         );
     }
     assert!(
-        !user.path(".local/state/cf-run").exists(),
+        !user.path(".local/state/cf-run").exists() && !user.path("@run").exists(),
         "a refused launch wrote state"
     );
 }
@@ -218,7 +218,7 @@ fn ps_lists_live_sessions_and_forgets_dead_ones() {
     let left = ps(&user);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["account"], "compte2");
-    let shards = std::fs::read_dir(user.path(".local/state/cf-run/sessions")).unwrap();
+    let shards = std::fs::read_dir(user.path("@run/sessions")).unwrap();
     let files: Vec<_> = shards
         .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
         .map(|f| f.unwrap().path())
@@ -244,7 +244,7 @@ fn the_registry_stays_small_when_nobody_runs_ps() {
     // Each launch writes its entry over one of a process that is gone, when
     // its shard (one of 64) has one: the registry stays near that size.
     let count = |user: &TestUser| -> usize {
-        let shards = std::fs::read_dir(user.path(".local/state/cf-run/sessions")).unwrap();
+        let shards = std::fs::read_dir(user.path("@run/sessions")).unwrap();
         shards
             .map(|s| std::fs::read_dir(s.unwrap().path()).unwrap().count())
             .sum()
@@ -269,10 +269,7 @@ fn a_launch_writes_its_entry_over_a_dead_ones_file() {
     let dead = |shard: u32| 4_000_000_000 + shard;
     let mut inodes = vec![];
     for shard in 0..64 {
-        let rel = format!(
-            ".local/state/cf-run/sessions/{shard:02x}/{}.json",
-            dead(shard)
-        );
+        let rel = format!("@run/sessions/{shard:02x}/{}.json", dead(shard));
         let file = user.write(
             &rel,
             &format!("{{\"pid\":{}}}{}", dead(shard), " ".repeat(4000)),
@@ -285,7 +282,7 @@ fn a_launch_writes_its_entry_over_a_dead_ones_file() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let shard = pid % 64;
-    let dir = user.path(&format!(".local/state/cf-run/sessions/{shard:02x}"));
+    let dir = user.path(&format!("@run/sessions/{shard:02x}"));
     let names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|f| f.unwrap().file_name().into_string().unwrap())
@@ -310,7 +307,7 @@ fn ps_ignores_an_entry_whose_pid_was_reused() {
         "{{\"pid\":{pid},\"account\":\"compte1\",\"session\":null,\"cwd\":\"/\",\"started\":\"2026-01-01T00:00:00Z\",\"mode\":\"userns\",\"start_ticks\":1}}"
     );
     let file = user.write(
-        &format!(".local/state/cf-run/sessions/{:02x}/{pid}.json", pid % 64),
+        &format!("@run/sessions/{:02x}/{pid}.json", pid % 64),
         &forged,
     );
     assert_eq!(ps(&user), Vec::<Value>::new());
@@ -784,7 +781,7 @@ fn the_lock_and_ps_follow_the_session_the_client_is_on() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // The client's file stayed in this launch's own dir, not the account's.
     assert!(!user.path(".claude-compte1/sessions/2.json").exists());
-    let own = user.path(&format!(".local/state/cf-run/clients/{pid}"));
+    let own = user.path(&format!("@run/clients/{pid}"));
     assert!(own.join("2.json").exists());
     // Killed, cf-run leaves its dir behind; the next `ps` removes it.
     session.kill().unwrap();

@@ -88,6 +88,7 @@ pub fn account_dir(account: &Account, uid: Uid) -> Item {
         let why = why(&e);
         let fix = ancestor_fix(why).unwrap_or_else(|| match why {
             Some(Why::Missing) => format!("mkdir -m 700 {shown}, or fix its path in the config"),
+            Some(Why::Writable { .. }) => format!("chmod go-w {shown}"),
             Some(Why::Symlink { .. }) => {
                 format!("name the real directory in the config (realpath {shown})")
             }
@@ -175,6 +176,7 @@ pub fn shared_dir(config: &Config, uid: Uid) -> Item {
         let why = why(&e);
         let fix = ancestor_fix(why).unwrap_or_else(|| match why {
             Some(Why::Missing) => format!("mkdir -m 700 {shown}, or run: {}", init_command(config)),
+            Some(Why::Writable { .. }) => format!("chmod go-w {shown}"),
             _ => format!(
                 "name a real directory of yours as shared_projects in the config (realpath {shown})"
             ),

@@ -1,23 +1,32 @@
-//! The state dir: where cf-run keeps its locks, registry and small files for
-//! one user, under `<home>/.local/state/cf-run` (home from the password
-//! database). Nothing here runs with privilege: files are the user's own.
+//! cf-run's own state, for one user, in two dirs that no session can reach
+//! (each is covered in every namespace launch, and nothing above either is
+//! the user's to rename):
 //!
-//! Its layout, each part owned by one module:
+//! The runtime dir, `/run/user/<uid>/cf-run` where logind made the user's
+//! runtime dir (found by uid, never from `$XDG_RUNTIME_DIR`, which the caller
+//! sets), else `/tmp/cf-run-<uid>` (cron, su, ssh without logind). Its layout,
+//! each part owned by one module:
 //! - `locks/<session>.lock`: one per session ([`super::lock`]);
 //! - `sessions/<pid % 64>/<pid>.json`: the registry of live launches ([`super::registry`]);
 //! - `clients/<pid>/`: a launch's client's per-process files (here);
 //! - `daemons/<account>/`: each account's background supervisor's sockets,
-//!   bound over `/tmp/cc-daemon-<uid>` in its launches (here);
-//! - `limits.json`: accounts cooling down after a usage limit (`failover`).
+//!   bound over `/tmp/cc-daemon-<uid>` in its launches (here).
+//!
+//! What outlives a reboot, under `<home>/.local/state/cf-run` (home from the
+//! password database): `limits.json`, accounts cooling down after a usage
+//! limit (`failover`), changed only under `limits.lock`.
+//!
+//! Nothing here runs with privilege: files are the user's own.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, openat, renameat};
+use nix::fcntl::{Flock, FlockArg, OFlag, openat, renameat};
 use nix::sys::stat::{Mode, fstat};
 use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 
@@ -28,38 +37,77 @@ use crate::user::User;
 /// How many dirs the registry is spread over.
 pub(super) const SHARDS: u32 = 64;
 
-/// Where cf-run keeps its locks and registry for one user. Every file in it
-/// is reached through a descriptor of its dir, opened without following
-/// symlinks: a session that swaps a dir for a symlink cannot make cf-run
-/// write or delete elsewhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The largest state file cf-run reads: a client's own file, which its
+/// session writes, is a few hundred bytes.
+const MAX_FILE: u64 = 1 << 20;
+
+/// Where cf-run keeps its state for one user. Every file in it is reached
+/// through a descriptor of its dir, opened without following symlinks.
+#[derive(Debug, Clone)]
 pub struct State {
+    /// The runtime dir: locks, registry, client dirs, supervisor sockets.
     pub dir: PathBuf,
+    /// What outlives a reboot: cool-downs.
+    pub keep: PathBuf,
     pub(super) uid: Uid,
+    /// The runtime dir, opened before the launch covered it: the session's
+    /// parent lives in the session's mount namespace, where the path shows
+    /// the cover.
+    root: Option<Arc<OwnedFd>>,
 }
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.dir, &self.keep, self.uid) == (&other.dir, &other.keep, other.uid)
+    }
+}
+
+impl Eq for State {}
 
 impl State {
     pub fn of(user: &User) -> Self {
         Self {
-            dir: user.home.join(".local/state/cf-run"),
+            dir: runtime_dir(user.uid),
+            keep: user.home.join(".local/state/cf-run"),
             uid: user.uid,
+            root: None,
         }
+    }
+
+    /// This state with its runtime dir opened (made if missing) now, to be
+    /// reached through that descriptor from here on, covered or not.
+    pub fn pinned(&self) -> Result<State> {
+        let root = private_dir(&self.dir, self.uid).with_context(|| self.refused())?;
+        Ok(State {
+            root: Some(Arc::new(root)),
+            ..self.clone()
+        })
+    }
+
+    /// The runtime dir's descriptor: the pinned one, else opened (made if
+    /// `make`, else `None` when missing).
+    fn top(&self, make: bool) -> Result<Option<OwnedFd>> {
+        if let Some(root) = &self.root {
+            return Ok(Some(root.try_clone().context("dup(state dir)")?));
+        }
+        if !make && matches!(resolve::entry(&self.dir)?, Entry::Missing) {
+            return Ok(None);
+        }
+        private_dir(&self.dir, self.uid)
+            .with_context(|| self.refused())
+            .map(Some)
     }
 
     pub fn lock_path(&self, session: &str) -> PathBuf {
         self.dir.join("locks").join(format!("{session}.lock"))
     }
 
-    /// The dirs of each account's background supervisor's sockets.
-    pub fn daemons(&self) -> PathBuf {
-        self.dir.join("daemons")
-    }
-
-    /// The dir of `account`'s background supervisor's sockets, made if missing.
-    pub fn daemon_dir(&self, account: &str) -> Result<PathBuf> {
+    /// The dir of `account`'s background supervisor's sockets, made if
+    /// missing: its path and a descriptor to mount it through.
+    pub fn daemon_dir(&self, account: &str) -> Result<(PathBuf, OwnedFd)> {
         let sub = format!("daemons/{account}");
-        self.create(&sub)?;
-        Ok(self.dir.join(sub))
+        let fd = self.create(&sub)?;
+        Ok((self.dir.join(sub), fd))
     }
 
     /// Where a launch's registry entry goes, as `--dry-run` shows it.
@@ -70,49 +118,71 @@ impl State {
         )
     }
 
-    /// The state dir `sub` ("" for the top), created (mode 0700) if missing.
+    /// The runtime dir's `sub` ("" for the top), created (mode 0700) if
+    /// missing, each part through its parent's descriptor.
     pub(super) fn create(&self, sub: &str) -> Result<OwnedFd> {
-        resolve::make_dirs(&self.dir.join(sub), self.uid).with_context(|| self.refused())
+        let mut dir = self.top(true)?.expect("made");
+        for name in Path::new(sub).iter() {
+            dir = resolve::open_or_create_dir(dir.as_fd(), name)
+                .map_err(|e| anyhow!("mkdir({}) => {e}", self.dir.join(sub).display()))
+                .with_context(|| self.refused())?;
+            let st = fstat(&dir).map_err(|e| anyhow!("fstat({sub}) => {e}"))?;
+            resolve::check_owner(&self.dir.join(sub), &st, self.uid, "cf-run's state dir")
+                .with_context(|| self.refused())?;
+        }
+        Ok(dir)
     }
 
-    /// The state dir `sub`, if it exists: a real directory of the user's.
+    /// The runtime dir's `sub`, if it exists: a real directory of the user's.
     pub(super) fn open(&self, sub: &str) -> Result<Option<OwnedFd>> {
-        let path = self.dir.join(sub);
-        match resolve::entry(&path).with_context(|| self.refused())? {
-            Entry::Missing => Ok(None),
-            Entry::Dir(fd, st) => {
-                resolve::check_owner(&path, &st, self.uid, "cf-run's state dir")?;
-                Ok(Some(fd))
-            }
-            _ => Err(anyhow!("{} is not a real directory", path.display()).context(self.refused())),
+        let Some(top) = self.top(false)? else {
+            return Ok(None);
+        };
+        if sub.is_empty() {
+            return Ok(Some(top));
         }
+        let path = self.dir.join(sub);
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+        let fd = match resolve::open_at(top.as_fd(), Path::new(sub), flags) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(resolve::refused(&path, e).context(self.refused())),
+        };
+        let st = fstat(&fd).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+        resolve::check_owner(&path, &st, self.uid, "cf-run's state dir")
+            .with_context(|| self.refused())?;
+        Ok(Some(fd))
     }
 
     pub(super) fn refused(&self) -> String {
         format!(
-            "cf-run keeps its locks and registry only in real directories of yours under {}; \
-             if something else was put there, remove it (cf-run makes them again)",
+            "cf-run keeps its locks and registry only in real directories of yours under {}, \
+             which no one else may write; if something else was put there, remove it (cf-run \
+             makes them again)",
             self.dir.display()
         )
     }
 
     /// This launch's dir for its client's per-process files, made fresh:
     /// `clients/<pid>`, emptied of what a dead launch of the same pid left.
-    pub fn client_dir(&self, pid: u32) -> Result<PathBuf> {
-        let path = self.dir.join(format!("clients/{pid}"));
-        self.create(&format!("clients/{pid}"))?;
-        for entry in std::fs::read_dir(&path).with_context(|| self.refused())? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
-        Ok(path)
+    pub fn client_dir(&self, pid: u32) -> Result<(PathBuf, OwnedFd)> {
+        let sub = format!("clients/{pid}");
+        let fd = self.create(&sub)?;
+        empty(&fd, CLIENT_DEPTH).map_err(|e| anyhow!("emptying {sub}: {e}"))?;
+        Ok((self.dir.join(sub), fd))
     }
 
     /// Removes this launch's client dir once its session has ended.
     pub fn remove_client_dir(&self, pid: u32) {
-        let _ = std::fs::remove_dir_all(self.dir.join(format!("clients/{pid}")));
+        let Ok(Some(clients)) = self.open("clients") else {
+            return;
+        };
+        let name = pid.to_string();
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+        if let Ok(dir) = resolve::open_at(clients.as_fd(), Path::new(&name), flags) {
+            let _ = empty(&dir, CLIENT_DEPTH);
+            let _ = unlinkat(&clients, name.as_str(), UnlinkatFlags::RemoveDir);
+        }
     }
 
     /// The session the client of launch `pid` is on now, from the file it
@@ -125,25 +195,111 @@ impl State {
         is_uuid(id).then(|| id.to_ascii_lowercase())
     }
 
-    /// Reads the file `name` of the top state dir, if there is one.
+    /// Reads the file `name` of the dir that outlives a reboot, if there is one.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let Some(dir) = self.open("")? else {
-            return Ok(None);
-        };
-        read_at(&dir, name)
+        match resolve::entry(&self.keep)? {
+            Entry::Dir(fd, st) => {
+                resolve::check_owner(&self.keep, &st, self.uid, "cf-run's state dir")?;
+                read_at(&fd, name)
+            }
+            _ => Ok(None),
+        }
     }
 
-    /// Replaces the file `name` of the top state dir (written whole, then renamed).
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_at(&self.create("")?, name, bytes)
+    /// Changes the file `name` of the dir that outlives a reboot: `change`
+    /// gets what is there now and returns what to write, under an exclusive
+    /// lock (`name` without its extension, `.lock`), so that two launches
+    /// changing it at once lose neither's change.
+    pub fn update<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(Option<Vec<u8>>) -> Result<(Vec<u8>, T)>,
+    ) -> Result<T> {
+        let dir = private_dir(&self.keep, self.uid)?;
+        let lock_name = format!("{}.lock", name.split('.').next().unwrap_or(name));
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let lock = openat(
+            &dir,
+            lock_name.as_str(),
+            flags,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        )
+        .map_err(|e| anyhow!("openat({}) => {e}", self.keep.join(&lock_name).display()))?;
+        check_own_file(&lock, &lock_name, self.uid)?;
+        let _held = Flock::lock(File::from(lock), FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow!("flock({lock_name}) => {e}"))?;
+        let (bytes, out) = change(read_at(&dir, name)?)?;
+        write_at(&dir, name, &bytes).with_context(|| format!("in {}", self.keep.display()))?;
+        Ok(out)
     }
 }
 
-/// Reads the file `name` in `dir` (not a symlink), if it exists.
+/// How deep cf-run goes into a client dir to empty it: the client keeps
+/// flat files there; anything deeper is left for the user.
+const CLIENT_DEPTH: u32 = 4;
+
+/// Removes what `dir` holds, through descriptors: files and symlinks are
+/// unlinked (never followed), dirs emptied the same way `depth` levels down.
+fn empty(dir: &OwnedFd, depth: u32) -> Result<(), Errno> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let list = nix::dir::Dir::openat(dir, ".", flags, Mode::empty())?;
+    for entry in list.into_iter().flatten() {
+        let name = entry.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        if entry.file_type() != Some(nix::dir::Type::Directory) {
+            unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)?;
+        } else if depth > 0 {
+            let sub =
+                nix::fcntl::openat(dir, name, OFlag::O_PATH | OFlag::O_NOFOLLOW, Mode::empty())?;
+            empty(&sub, depth - 1)?;
+            unlinkat(dir, name, UnlinkatFlags::RemoveDir)?;
+        }
+    }
+    Ok(())
+}
+
+/// The user's runtime dir as logind makes it: `/run/user/<uid>`, a real
+/// directory of the user's that only they may enter, in root's `/run/user`.
+/// Where there is none, `/tmp/cf-run-<uid>`: `/tmp` is root's and sticky, so
+/// no one else can rename or remove a dir of the user's there.
+fn runtime_dir(uid: Uid) -> PathBuf {
+    let run = PathBuf::from(format!("/run/user/{uid}"));
+    match resolve::entry(&run) {
+        Ok(Entry::Dir(_, st)) if st.st_uid == uid.as_raw() && st.st_mode & 0o077 == 0 => {
+            run.join("cf-run")
+        }
+        _ => PathBuf::from(format!("/tmp/cf-run-{uid}")),
+    }
+}
+
+/// `path`, made (mode 0700) if missing: a real directory of the user's that
+/// no one else may write.
+fn private_dir(path: &Path, uid: Uid) -> Result<OwnedFd> {
+    let dir = resolve::make_dirs(path, uid)?;
+    let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+    resolve::check_owner(path, &st, uid, "cf-run's state dir")?;
+    if st.st_mode & 0o022 != 0 {
+        bail!(
+            "cf-run's state dir {} may be written by others (mode {:o}); chmod 700 {0}",
+            path.display(),
+            st.st_mode & 0o7777
+        );
+    }
+    Ok(dir)
+}
+
+/// Reads the file `name` in `dir` (a regular file, not a symlink), if it
+/// exists, and at most `MAX_FILE` bytes of it: a session may have written it.
 pub(super) fn read_at(dir: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     match openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => {
+            let st = fstat(&fd).map_err(|e| anyhow!("fstat({name}) => {e}"))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                bail!("{name} is not a regular file");
+            }
             // State files are small: one read takes all of one unless it fills
             // the buffer (the registry's are ~150 bytes, read by the thousand).
             let mut bytes = vec![0; 8192];
@@ -151,7 +307,7 @@ pub(super) fn read_at(dir: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>> {
                 nix::unistd::read(&fd, &mut bytes).map_err(|e| anyhow!("read({name}) => {e}"))?;
             bytes.truncate(n);
             if n == 8192 {
-                File::from(fd).take(1 << 20).read_to_end(&mut bytes)?;
+                File::from(fd).take(MAX_FILE).read_to_end(&mut bytes)?;
             }
             Ok(Some(bytes))
         }

@@ -392,3 +392,79 @@ fn an_exported_key_does_not_replace_the_chosen_accounts_login() {
         );
     }
 }
+
+/// Attack: the caller's environment carries a credential or identity through
+/// one of the variables 2.1.332 reads besides the API key, one family at a
+/// time: OAuth and bearer tokens of other services of the client (sessions,
+/// bridge, HFI, trusted device), an enterprise gateway's token, tokens handed
+/// over on a descriptor or in a file (remote sessions' ingress, the agent
+/// proxy), and the background supervisor's session credential. Each would
+/// make the session act as someone other than the account chosen.
+/// Outcome: in every mode none of them reaches the command, and `--dry-run`
+/// names each as removed. Control: `--keep-env NAME` passes it on.
+#[test]
+fn credential_variables_of_every_family_are_removed() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let families: [(&str, &[&str]); 4] = [
+        (
+            "tokens",
+            &[
+                "CLAUDE_CODE_SESSIONS_OAUTH_TOKEN",
+                "CLAUDE_BRIDGE_OAUTH_TOKEN",
+                "CLAUDE_CODE_HFI_BEARER_TOKEN",
+                "CLAUDE_TRUSTED_DEVICE_TOKEN",
+            ],
+        ),
+        (
+            "gateway",
+            &[
+                "CLAUDE_CODE_GATEWAY_TOKEN",
+                "CLAUDE_CODE_GATEWAY_TOKEN_FILE_DESCRIPTOR",
+            ],
+        ),
+        (
+            "handed over",
+            &[
+                "CLAUDE_CODE_WEBSOCKET_AUTH_FILE_DESCRIPTOR",
+                "CLAUDE_SESSION_INGRESS_TOKEN_FILE",
+                "CCR_AGENT_PROXY_TOKEN_FILE_DESCRIPTOR",
+            ],
+        ),
+        ("background", &["CLAUDE_BG_SESSION_CREDENTIAL"]),
+    ];
+    for (family, names) in families {
+        let env: Vec<(&str, &str)> = names.iter().map(|n| (*n, "planted-secret")).collect();
+        for mode in MODES {
+            let out = user.run_env(mode.bin(), &args(mode, "compte1", &["env"]), &env);
+            assert_eq!(code(&out), Some(0), "{family} {mode:?}: {}", stderr(&out));
+            for name in names {
+                assert!(
+                    !stdout(&out).contains(&format!("{name}=")),
+                    "{family} {mode:?}: {name} reached the session"
+                );
+            }
+            let plan = user.run_env(
+                mode.bin(),
+                &["--mode", mode.name(), "--account", "compte1", "--dry-run"],
+                &env,
+            );
+            for name in names {
+                assert!(
+                    stdout(&plan).contains(&format!("env: {name} removed")),
+                    "{family} {mode:?}: {}",
+                    stdout(&plan)
+                );
+            }
+            // Control: kept on purpose, it is passed on.
+            let mut kept = vec!["--keep-env", names[0]];
+            kept.extend(args(mode, "compte1", &["env"]));
+            let out = user.run_env(mode.bin(), &kept, &env);
+            assert!(
+                stdout(&out).contains(&format!("{}=planted-secret", names[0])),
+                "control {family} {mode:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}

@@ -748,8 +748,8 @@ fn a_session_cannot_rewrite_the_config_to_expose_another_account_later() {
 /// same, and a compte2 client would list, attach to or start sessions on
 /// compte1's supervisor, under compte1's login.
 /// Outcome: harmless: each namespace launch has its account's own dir there
-/// (`~/.local/state/cf-run/daemons/<account>`), and the state dir's `daemons`
-/// is covered in every session. Control: without a namespace (symlink mode) the socket
+/// (cf-run's runtime state dir's `daemons/<account>`), and that state dir is
+/// covered in every session. Control: without a namespace (symlink mode) the socket
 /// compte1's session leaves is there for compte2's. A dir or symlink another
 /// user plants there is refused (125) before anything changes.
 #[test]
@@ -759,7 +759,8 @@ fn a_session_cannot_reach_another_accounts_background_supervisor() {
     let dir = format!("/tmp/cc-daemon-{}", user.uid);
     let plant = format!("mkdir -p {dir}/4b3aab7e && echo compte1 > {dir}/4b3aab7e/control.sock");
     let look = format!(
-        "cat {dir}/*/control.sock 2>&1; cat ~/.local/state/cf-run/daemons/compte1/*/control.sock 2>&1"
+        "cat {dir}/*/control.sock 2>&1; cat {}/compte1/*/control.sock 2>&1",
+        user.path("@run/daemons").display()
     );
     for mode in NAMESPACED {
         let planted = launch(&user, mode, "compte1", &sh(&plant));

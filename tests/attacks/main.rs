@@ -110,7 +110,7 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 /// The home as `TestUser::snapshot` sees it, without cf-run's own state
-/// (`~/.local/state/cf-run`: session locks and the registry of launches).
+/// that outlives a reboot (`~/.local/state/cf-run`: cool-downs).
 fn snapshot(user: &TestUser) -> BTreeMap<PathBuf, String> {
     let state = Path::new(".local/state/cf-run");
     let mut all = user.snapshot();

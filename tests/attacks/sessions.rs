@@ -20,7 +20,7 @@ pub(crate) fn forge_entry(user: &TestUser, pid: u32, cwd: &str) {
         "start_ticks": start_ticks(pid),
     });
     user.write(
-        &format!(".local/state/cf-run/sessions/{:02x}/{pid}.json", pid % 64),
+        &format!("@run/sessions/{:02x}/{pid}.json", pid % 64),
         &entry.to_string(),
     );
 }
@@ -71,7 +71,7 @@ fn session_ids_cannot_name_a_path() {
         let out = launch(&user, mode, "compte1", &command);
         assert_eq!(code(&out), Some(0), "{mode:?}: {}", stderr(&out));
     }
-    assert!(!user.path(".local/state/cf-run/locks").exists());
+    assert!(!user.path("@run/locks").exists());
     assert!(
         !Path::new("/tmp/cf-run-evil").exists() && !Path::new("/tmp/cf-run-evil.lock").exists()
     );
@@ -151,8 +151,8 @@ fn a_planted_lock_file_never_truncates_a_transcript() {
         "{\"type\":\"user\"}\n",
     );
     let before = fs::read(&transcript).unwrap();
-    user.mkdir(".local/state/cf-run/locks");
-    let lock = user.path(&format!(".local/state/cf-run/locks/{SESSION}.lock"));
+    user.mkdir("@run/locks");
+    let lock = user.path(&format!("@run/locks/{SESSION}.lock"));
     fs::hard_link(&transcript, &lock).unwrap();
     for mode in MODES {
         let a = args(mode, "compte1", &["true", "--resume", SESSION]);
@@ -206,7 +206,7 @@ fn a_planted_lock_file_never_truncates_a_transcript() {
 fn odd_state_and_transcript_files_never_stop_ps_stop_or_watch() {
     let user = TestUser::acquire();
     user.standard_layout();
-    let odd = user.mkdir(".local/state/cf-run/sessions/01/4000000001.json");
+    let odd = user.mkdir("@run/sessions/01/4000000001.json");
     assert!(
         fs::read(&odd).is_err(),
         "control: a directory reads as a file"
@@ -417,7 +417,7 @@ fn a_file_size_limit_fails_a_launch_cleanly() {
         );
         assert!(stderr(&out).contains("EFBIG"), "{mode:?}: {}", stderr(&out));
         let left = Command::new("find")
-            .arg(user.path(".local/state/cf-run/sessions"))
+            .arg(user.path("@run/sessions"))
             .args(["-type", "f"])
             .output()
             .unwrap();
@@ -459,7 +459,7 @@ fn a_file_size_limit_fails_a_launch_cleanly() {
 fn a_full_filesystem_fails_a_launch_cleanly() {
     let user = TestUser::acquire();
     user.standard_layout();
-    let state = user.mkdir(".local/state/cf-run");
+    let state = user.mkdir("@run");
     let fill = format!(
         "mount -t tmpfs -o size=64k,mode=0700,uid={0},gid={1} tmpfs \"$0\" && \
          setpriv --reuid={0} --regid={1} --clear-groups sh -c \
@@ -527,43 +527,59 @@ fn a_forged_registry_entry_cannot_make_stop_signal_someone_else() {
 
 /// Attack (inside, then through cf-run): a compte1 session cannot see
 /// compte2's dir, but it can name it: it replaces cf-run's registry dir
-/// `~/.local/state/cf-run/sessions` with a symlink to it. The user's next
-/// `cf-run ps` (outside any session) removes every `*.json` there that is
-/// not a live entry: compte2's `.credentials.json`, `.claude.json` and
-/// `settings.json`; and every later compte1 launch fails (its registry write
-/// lands on compte2's read-only cover).
-/// Expected: cf-run resolves its state dir without following symlinks and
-/// removes only files it wrote: compte2's files stay, and the next launch is
-/// refused (125) naming the state dir, until the link is removed.
+/// (`sessions` in cf-run's runtime state dir) with a symlink to it. The
+/// user's next `cf-run ps` (outside any session) would remove every `*.json`
+/// there that is not a live entry: compte2's `.credentials.json`,
+/// `.claude.json` and `settings.json`.
+/// Outcome: refused in both namespace modes: the runtime state dir is
+/// covered (empty, read-only) in every session, so the plant fails and the
+/// next launch and `ps` work. Control: a symlink-mode session plants the
+/// link; cf-run resolves its state dir without following symlinks, so
+/// compte2's files stay all the same, and the next launch is refused (125)
+/// naming the state dir, until the link is removed.
 #[test]
 fn a_session_cannot_make_cf_run_delete_another_accounts_files() {
     let user = TestUser::acquire();
     user.standard_layout();
     user.write(".claude-compte2/.claude.json", "{\"oauthAccount\":{}}\n");
-    let plant = "mkdir -p ~/.local/state/cf-run && rm -rf ~/.local/state/cf-run/sessions \
-                 && ln -s ~/.claude-compte2 ~/.local/state/cf-run/sessions";
-    for mode in NAMESPACED {
-        let out = launch(&user, mode, "compte1", &sh(plant));
-        assert_eq!(code(&out), Some(0), "{mode:?}: {}", stderr(&out));
-        let next = launch(&user, mode, "compte1", &["true"]);
-        let ps = user.run(mode.bin(), &["ps"]);
+    let run = user.runtime();
+    let plant = format!(
+        "rm -rf {0}/sessions && ln -s ~/.claude-compte2 {0}/sessions",
+        run.display()
+    );
+    let compte2_intact = |mode: Mode, said: &str| {
         for file in [".credentials.json", ".claude.json"] {
             assert!(
                 user.path(".claude-compte2").join(file).exists(),
-                "{mode:?}: `cf-run ps` deleted compte2's {file}: {}",
-                stderr(&ps)
+                "{mode:?}: compte2's {file} deleted: {said}"
             );
         }
+    };
+    for mode in MODES {
+        let out = launch(&user, mode, "compte1", &sh(&plant));
+        let next = launch(&user, mode, "compte1", &["true"]);
+        let ps = user.run(mode.bin(), &["ps"]);
+        compte2_intact(mode, &stderr(&ps));
+        if mode != Mode::Symlink {
+            assert_ne!(code(&out), Some(0), "{mode:?}: planted: {}", stderr(&out));
+            assert!(!run.join("sessions").is_symlink(), "{mode:?}: planted");
+            assert_eq!(code(&next), Some(0), "{mode:?}: {}", stderr(&next));
+            assert_eq!(code(&ps), Some(0), "{mode:?}: {}", stderr(&ps));
+            continue;
+        }
+        // Control: the link is there, and only the descriptors save compte2.
+        assert_eq!(code(&out), Some(0), "control: {}", stderr(&out));
+        assert!(run.join("sessions").is_symlink(), "control: not planted");
         for out in [&next, &ps] {
-            assert_eq!(code(out), Some(125), "{mode:?}: {}", stderr(out));
+            assert_eq!(code(out), Some(125), "control: {}", stderr(out));
             assert!(
                 stderr(out)
                     .contains("cf-run keeps its locks and registry only in real directories"),
-                "{mode:?}: {}",
+                "control: {}",
                 stderr(out)
             );
         }
-        fs::remove_file(user.path(".local/state/cf-run/sessions")).unwrap();
+        fs::remove_file(run.join("sessions")).unwrap();
         assert_eq!(code(&launch(&user, mode, "compte1", &["true"])), Some(0));
     }
 }

@@ -117,6 +117,9 @@ fn passwd_of(name: &str) -> Option<(u32, u32, PathBuf)> {
 
 /// The uid of the user that only libnss-extrausers knows; nothing else may hold it.
 pub const NSS_UID: u32 = 64242;
+/// The prefix of `TestUser::path` for cf-run's runtime state dir.
+pub const RUNTIME: &str = "@run";
+
 /// Where that user's NSS files and home live.
 const NSS_DIR: &str = "/tmp/cf-run-nss";
 
@@ -205,6 +208,17 @@ impl TestUser {
         super::wait::wait_until("the user's earlier processes to end", || {
             super::procs::of_user(uid).is_empty()
         });
+        // cf-run's runtime state of an earlier test, in either place.
+        for dir in [
+            PathBuf::from(format!("/tmp/cf-run-{uid}")),
+            PathBuf::from(format!("/run/user/{uid}")),
+        ] {
+            if dir.is_dir() && !dir.is_symlink() {
+                fs::remove_dir_all(&dir).unwrap();
+            } else if dir.symlink_metadata().is_ok() {
+                fs::remove_file(&dir).unwrap();
+            }
+        }
         fs::create_dir_all(&home).unwrap();
         for entry in fs::read_dir(&home).unwrap() {
             let path = entry.unwrap().path();
@@ -227,14 +241,34 @@ impl TestUser {
         }
     }
 
+    /// `rel` in the user's home; `@run/...` in cf-run's runtime state dir.
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.home.join(rel)
+        let (base, rest) = self.base(rel);
+        base.join(rest)
+    }
+
+    /// cf-run's runtime state dir for this user: a test user has no logind
+    /// runtime dir (unless a test makes one), so the fallback in /tmp.
+    pub fn runtime(&self) -> PathBuf {
+        PathBuf::from(format!("/tmp/cf-run-{}", self.uid))
+    }
+
+    fn base<'a>(&self, rel: &'a str) -> (PathBuf, &'a str) {
+        match rel.strip_prefix(RUNTIME) {
+            Some(rest) => (self.runtime(), rest.trim_start_matches('/')),
+            None => (self.home.clone(), rel),
+        }
     }
 
     /// Creates `rel` (and its parents) as a directory owned by the user.
     pub fn mkdir(&self, rel: &str) -> PathBuf {
         let path = self.path(rel);
-        let mut dir = self.home.clone();
+        let (mut dir, rel) = self.base(rel);
+        if !dir.exists() {
+            fs::create_dir(&dir).unwrap();
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+            self.own(&dir);
+        }
         for part in Path::new(rel).components() {
             dir.push(part);
             if !dir.exists() {
