@@ -50,6 +50,21 @@ pub struct Share {
     pub name: String,
     /// The real dir bound there.
     pub dir: PathBuf,
+    /// Whether sessions may write it: a dir the client runs code from is
+    /// read-only in sessions unless the config says `writable = true`.
+    pub writable: bool,
+}
+
+/// What `[share]` may name from which the client runs code (slash commands'
+/// inline shell, agents' hooks and MCP servers, skills, plugins' hooks): one
+/// account's session writing there would run code in the next account's.
+pub const CODE_SHARES: [&str; 4] = ["agents", "commands", "skills", "plugins"];
+
+impl Share {
+    /// Whether sessions get this share read-only.
+    pub fn read_only(&self) -> bool {
+        !self.writable && CODE_SHARES.contains(&self.name.as_str())
+    }
 }
 
 /// What `[share]` may name: directories Claude keeps per session or per user
@@ -78,7 +93,19 @@ struct Raw {
     private_tmp: bool,
     accounts: IndexMap<String, RawAccount>,
     #[serde(default)]
-    share: IndexMap<String, String>,
+    share: IndexMap<String, RawShare>,
+}
+
+/// A `[share]` entry: its dir, or `{ dir = "...", writable = true }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawShare {
+    Dir(String),
+    Table {
+        dir: String,
+        #[serde(default)]
+        writable: bool,
+    },
 }
 
 #[derive(Deserialize)]
@@ -156,7 +183,11 @@ impl Config {
             extra_shares: raw
                 .share
                 .into_iter()
-                .map(|(name, dir)| {
+                .map(|(name, share)| {
+                    let (dir, writable) = match share {
+                        RawShare::Dir(dir) => (dir, false),
+                        RawShare::Table { dir, writable } => (dir, writable),
+                    };
                     if !SHAREABLE.contains(&name.as_str()) {
                         bail!(
                             "[share] {name:?} cannot be shared; allowed: {} (projects has its own key, shared_projects)",
@@ -164,7 +195,11 @@ impl Config {
                         );
                     }
                     let dir = expand(&dir, home).with_context(|| format!("share.{name}"))?;
-                    Ok(Share { name, dir })
+                    Ok(Share {
+                        name,
+                        dir,
+                        writable,
+                    })
                 })
                 .collect::<Result<_>>()?,
         };
@@ -177,6 +212,7 @@ impl Config {
         let projects = Share {
             name: PROJECTS.into(),
             dir: self.shared_projects.clone(),
+            writable: true,
         };
         std::iter::once(projects)
             .chain(self.extra_shares.iter().cloned())

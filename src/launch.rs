@@ -3,6 +3,8 @@
 
 use std::convert::Infallible;
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 
 use crate::monitor::{self, Role};
@@ -62,12 +64,27 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     for action in plan.actions.iter().chain(&aliases) {
         let mount = match action {
             Action::Bind { src, dst } => mounts::bind(src, dst, uid, &privilege)?,
+            Action::BindReadOnly { src, dst } => mounts::bind_ro(src, dst, uid, &privilege)?,
             Action::Cover { dir } => mounts::cover(dir, uid, &privilege)?,
             Action::Link { link, to } => symlink::link(link, to, uid).map(|()| None)?,
             Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
             Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
             Action::DaemonSockets { dir } => {
                 let (path, own) = state.daemon_dir(&plan.account.name)?;
+                // A dir someone else made first (or anything but a dir of
+                // the user's) is left alone: the session gets a /tmp of its
+                // own, where the path is free.
+                if !matches!(resolve::entry(dir)?, resolve::Entry::Missing)
+                    && resolve::owned_dir(dir, uid, "").is_err()
+                {
+                    let line = format!(
+                        "cf-run: warning: {} is not a directory of yours (another user may \
+                         have made it): this session gets a private /tmp",
+                        dir.display()
+                    );
+                    eprintln!("{}", crate::output::printable(&line));
+                    made.extend(mounts::tmpfs(Path::new("/tmp"), &privilege)?);
+                }
                 mounts::bind_fd(own, &path, dir, uid, &privilege)?
             }
             // Only over a real dir the client made (cf-run makes none in an

@@ -26,6 +26,12 @@ pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<O
     bind_fd(source, src, dst, uid, privilege)
 }
 
+/// The same, read-only: nothing in the session can change what it shows.
+pub fn bind_ro(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
+    let source = resolve::owned_dir(src, uid, "bind source")?;
+    bind_with(source, src, dst, uid, privilege, true)
+}
+
 /// Binds the directory `source`, already opened (and checked) as `src`, over `dst`.
 pub fn bind_fd(
     source: OwnedFd,
@@ -34,7 +40,25 @@ pub fn bind_fd(
     uid: Uid,
     privilege: &Privilege,
 ) -> Result<Option<Expect>> {
+    bind_with(source, src, dst, uid, privilege, false)
+}
+
+fn bind_with(
+    source: OwnedFd,
+    src: &Path,
+    dst: &Path,
+    uid: Uid,
+    privilege: &Privilege,
+    read_only: bool,
+) -> Result<Option<Expect>> {
     let (s, d) = (src.display(), dst.display());
+    let (attrs, mut flags) = (BIND_FLAGS, FsFlags::ST_NOSUID | FsFlags::ST_NODEV);
+    let (attrs, shown) = if read_only {
+        flags |= FsFlags::ST_RDONLY;
+        (attrs | libc::MOUNT_ATTR_RDONLY, "rdonly|nosuid|nodev")
+    } else {
+        (attrs, "nosuid|nodev")
+    };
     let target = match resolve::entry(dst)? {
         Entry::Dir(fd, st) => {
             resolve::check_owner(dst, &st, uid, "mount target")?;
@@ -54,18 +78,18 @@ pub fn bind_fd(
     };
     let mount = privilege.with(|| {
         let tree = sys::clone_tree(source.as_fd()).map_err(|e| anyhow!("open_tree({s}) => {e}"))?;
-        sys::set_attrs(tree.as_fd(), BIND_FLAGS)
-            .map_err(|e| anyhow!("mount_setattr({s}, nosuid|nodev) => {e}"))?;
+        sys::set_attrs(tree.as_fd(), attrs)
+            .map_err(|e| anyhow!("mount_setattr({s}, {shown}) => {e}"))?;
         let mount = identify(tree.as_fd(), src)?;
         sys::attach(tree.as_fd(), target.as_fd())
             .map_err(|e| anyhow!("move_mount({s}, {d}) => {e}"))?;
         Ok(mount)
     })?;
-    tracing::debug!("bound {s} over {d}");
+    tracing::debug!("bound {s} over {d} ({shown})");
     Ok(Some(Expect {
         target: dst.to_path_buf(),
         mount,
-        flags: FsFlags::ST_NOSUID | FsFlags::ST_NODEV,
+        flags,
     }))
 }
 

@@ -38,6 +38,9 @@ pub enum Action {
     /// Bind `src` over `dst`, recursive, nosuid, nodev; `dst` is created empty
     /// when missing, and left alone when it already is a symlink to `src`.
     Bind { src: PathBuf, dst: PathBuf },
+    /// Bind `src` over `dst` as `Bind` does, read-only: a share the client
+    /// runs code from, which no session may change for the next.
+    BindReadOnly { src: PathBuf, dst: PathBuf },
     /// Hide `dir` under an empty read-only tmpfs; nothing to do when absent.
     Cover { dir: PathBuf },
     /// Make `link` a symlink to `to`, replacing an empty directory.
@@ -53,7 +56,9 @@ pub enum Action {
     /// client is on from it.
     ClientFiles { dir: PathBuf },
     /// Bind the account's own dir for its background supervisor's sockets
-    /// (the state dir's `daemons/<account>`, made if missing) over `dir`.
+    /// (the state dir's `daemons/<account>`, made if missing) over `dir`;
+    /// where `dir` is not the user's (another user made it first), over
+    /// the same path in a private /tmp of the session's.
     DaemonSockets { dir: PathBuf },
 }
 
@@ -80,6 +85,11 @@ pub struct Plan {
     /// Where the lock and the registry entry go.
     pub state: State,
     pub command: Vec<OsString>,
+}
+
+/// Where the client's background supervisor keeps its sockets.
+pub fn daemon_sockets(uid: Uid) -> PathBuf {
+    PathBuf::from(format!("/tmp/cc-daemon-{uid}"))
 }
 
 /// What the command line adds to the config for one launch.
@@ -152,9 +162,13 @@ impl Plan {
             }));
             // The shared dirs go over the account's own entries first, so the
             // recursive bind of the account dir carries them to ~/.claude/NAME.
-            actions.extend(shares.iter().map(|s| Action::Bind {
-                src: s.dir.clone(),
-                dst: account.dir.join(&s.name),
+            actions.extend(shares.iter().map(|s| {
+                let (src, dst) = (s.dir.clone(), account.dir.join(&s.name));
+                if s.read_only() {
+                    Action::BindReadOnly { src, dst }
+                } else {
+                    Action::Bind { src, dst }
+                }
             }));
             actions.push(Action::ClientFiles {
                 dir: account.dir.join(CLIENT_FILES),
@@ -164,6 +178,16 @@ impl Plan {
                 dst: config.target.clone(),
             });
             actions.extend(others.map(|a| Action::Cover { dir: a.dir.clone() }));
+            // A read-only share is read-only where it really lies too.
+            actions.extend(
+                shares
+                    .iter()
+                    .filter(|s| s.read_only())
+                    .map(|s| Action::BindReadOnly {
+                        src: s.dir.clone(),
+                        dst: s.dir.clone(),
+                    }),
+            );
             if request.private_tmp || config.private_tmp {
                 actions.push(Action::Tmpfs { dir: "/tmp".into() });
             }
@@ -172,12 +196,9 @@ impl Plan {
             // which is ~/.claude for every account: each account gets a dir of
             // its own there, kept in the state dir, where the session can
             // reach no account's.
-            let sockets = PathBuf::from(format!("/tmp/cc-daemon-{}", user.uid));
-            checks.push(Check::OwnedDirOrAbsent {
-                path: sockets.clone(),
-                what: "the background supervisor's socket dir".into(),
+            actions.push(Action::DaemonSockets {
+                dir: daemon_sockets(user.uid),
             });
-            actions.push(Action::DaemonSockets { dir: sockets });
             // cf-run's own state, last: what keeps sessions apart (locks,
             // registry, client dirs, sockets, cool-downs) is out of the
             // session's reach. Made first, so that the session cannot make
@@ -198,6 +219,16 @@ impl Plan {
             }
             config.target.clone()
         } else {
+            if let Some(s) = shares.iter().find(|s| s.read_only()) {
+                bail!(
+                    "[share] {0} ({1}) holds code the client runs; symlink mode cannot keep one \
+                     account's session from changing it for the next: use --mode userns or \
+                     privileged, or say in the config that sessions may write it: \
+                     {0} = {{ dir = \"{1}\", writable = true }}",
+                    s.name,
+                    s.dir.display()
+                );
+            }
             if request.private_tmp || config.private_tmp {
                 bail!(
                     "a private /tmp needs a namespace; symlink mode has none: use --mode \
@@ -277,6 +308,12 @@ impl fmt::Display for Action {
                 src.display(),
                 dst.display()
             ),
+            Action::BindReadOnly { src, dst } => write!(
+                f,
+                "bind {} over {} read-only (recursive, nosuid, nodev; created if missing)",
+                src.display(),
+                dst.display()
+            ),
             Action::Cover { dir } => write!(
                 f,
                 "cover {} with an empty read-only tmpfs (nosuid, nodev, noexec), and \
@@ -294,7 +331,8 @@ impl fmt::Display for Action {
             Action::DaemonSockets { dir } => write!(
                 f,
                 "bind the account's own dir for its background supervisor (cf-run's state \
-                 dir, daemons/<account>) over {} (created if missing)",
+                 dir, daemons/<account>) over {} (created if missing; if another user made it, \
+                 in a private /tmp)",
                 dir.display()
             ),
             Action::ClientFiles { dir } => write!(
@@ -346,6 +384,7 @@ impl fmt::Display for Plan {
         for action in &self.actions {
             let kind = match action {
                 Action::Bind { .. }
+                | Action::BindReadOnly { .. }
                 | Action::Cover { .. }
                 | Action::Tmpfs { .. }
                 | Action::ClientFiles { .. }
@@ -543,7 +582,6 @@ dir = "/srv/three"
                 "/home/u/.claude/projects",
                 "/home/u/.claude-one",
                 "/srv/three",
-                "/tmp/cc-daemon-1001",
                 State::of(&user()).dir.to_str().unwrap(),
                 "/home/u/.local/state/cf-run",
             ]
@@ -634,6 +672,39 @@ dir = "/srv/three"
             path: "/home/u/.claude/plans".into(),
             shared: "/home/u/sh/plans".into()
         }));
+    }
+
+    #[test]
+    fn shares_the_client_runs_code_from_are_read_only_unless_the_config_says() {
+        let text = "shared_projects = \"~/shared\"\n[accounts.one]\ndir = \"~/one\"\n[share]\n\
+                    commands = \"~/sh/commands\"\nplans = \"~/sh/plans\"\n\
+                    skills = { dir = \"~/sh/skills\", writable = true }\n";
+        let config = Config::parse(text, Path::new("/home/u")).unwrap();
+        let build = |mode| Plan::build(&config, request("one", &[]), &user(), asked(mode));
+        let actions = build(Mode::Userns).unwrap().actions;
+        let ro = |src: &str, dst: &str| Action::BindReadOnly {
+            src: src.into(),
+            dst: dst.into(),
+        };
+        for want in [
+            ro("/home/u/sh/commands", "/home/u/one/commands"),
+            ro("/home/u/sh/commands", "/home/u/sh/commands"),
+            bind("/home/u/sh/plans", "/home/u/one/plans"),
+            bind("/home/u/sh/skills", "/home/u/one/skills"),
+        ] {
+            assert!(actions.contains(&want), "{want:?} in {actions:?}");
+        }
+        let read_only: Vec<_> = actions
+            .iter()
+            .filter(|a| matches!(a, Action::BindReadOnly { .. }))
+            .collect();
+        assert_eq!(read_only.len(), 2, "{actions:?}");
+        let e = build(Mode::Symlink).unwrap_err().to_string();
+        assert!(
+            e.contains("[share] commands (/home/u/sh/commands) holds code the client runs")
+                && e.contains("writable = true"),
+            "{e}"
+        );
     }
 
     #[test]

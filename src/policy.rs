@@ -155,6 +155,7 @@ mod tests {
         shared_plans.extra_shares.push(crate::config::Share {
             name: "plans".into(),
             dir: "/tmp/plans".into(),
+            writable: false,
         });
         let e = p.permit(&shared_plans).unwrap_err().to_string();
         assert!(

@@ -328,6 +328,7 @@ mod tests {
         shared.extra_shares.push(crate::config::Share {
             name: "plans".into(),
             dir: "/home/u/sh/plans".into(),
+            writable: false,
         });
         assert!(init_command(&shared).ends_with(" --share plans=/home/u/sh/plans"));
         assert_eq!(quote(Path::new("/a/it's")), "'/a/it'\\''s'");

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::decision::Decision;
 use crate::mode::{self, Chosen, Mode, ModeChoice, NoUserns, Probe};
 use crate::policy::{self, Policy};
+use crate::resolve::{self, Entry};
 use crate::session::{self, Lock, State};
 use crate::user::User;
 
@@ -213,6 +214,35 @@ pub fn trial_launch(config_path: &Path, user: &User) -> Item {
             name,
             format!("cannot run {}: {e}", me.display()),
             "reinstall cf-run",
+        ),
+    }
+}
+
+/// The background supervisor's socket dir in the shared /tmp: another
+/// user's there sends every session to a private /tmp of its own.
+pub fn daemon_sockets(user: &User) -> Item {
+    let dir = crate::plan::daemon_sockets(user.uid);
+    let shown = dir.display();
+    let name = "supervisor sockets";
+    match resolve::entry(&dir) {
+        Ok(Entry::Missing) => ok(name, format!("{shown} is free")),
+        Ok(Entry::Dir(_, st)) if st.st_uid == user.uid.as_raw() => {
+            ok(name, format!("{shown} is yours"))
+        }
+        Ok(Entry::Dir(_, st)) => bad(
+            Status::Warn,
+            name,
+            format!(
+                "{shown} is owned by uid {}: every session gets a private /tmp",
+                st.st_uid
+            ),
+            format!("ask root to remove it: sudo rm -r {shown}"),
+        ),
+        _ => bad(
+            Status::Warn,
+            name,
+            format!("{shown} is not a real directory: every session gets a private /tmp"),
+            format!("remove it: rm {shown} (root's help if it is not yours)"),
         ),
     }
 }

@@ -583,3 +583,127 @@ fn a_session_cannot_make_cf_run_delete_another_accounts_files() {
         assert_eq!(code(&launch(&user, mode, "compte1", &["true"])), Some(0));
     }
 }
+
+/// Attack (inside, cf-run's own state): a compte1 session goes after what
+/// keeps a live compte2 session apart, in cf-run's state dirs: it forges
+/// that session's client file (`clients/<pid>/2.json`, which its parent
+/// follows to another session id), removes its lock file (the record lock
+/// lives on the inode: the next launch of the id would run beside it), and
+/// moves the runtime state dir and the dir of cool-downs away (the next
+/// launch would make fresh, unprotected ones).
+/// Outcome: refused in both namespace modes: both dirs are covered (empty,
+/// read-only, and mount points, so they cannot be renamed) in every
+/// session: nothing changes, the held session stays held (75), and `ps`
+/// shows it on its own id. Control: from a symlink-mode session each step
+/// succeeds, and a second launch of the held session runs beside it.
+#[test]
+fn a_session_cannot_reach_cf_runs_state() {
+    const OTHER: &str = "00000000-0000-4000-8000-000000000000";
+    let user = TestUser::acquire();
+    user.standard_layout();
+    // The client's per-process files dir: each launch binds its own there.
+    user.mkdir(".claude-compte2/sessions");
+    let run = user.runtime();
+    let keep = user.path(".local/state/cf-run");
+    let attack = format!(
+        "R={run}; K={keep}; \
+         printf '{{\"sessionId\":\"{OTHER}\"}}' > $R/clients/$1/2.json && echo forged-client; \
+         rm $R/locks/{SESSION}.lock && echo removed-lock; \
+         mv $K $K.moved && echo moved-keep; \
+         mv $R $R.moved && echo moved-state",
+        run = run.display(),
+        keep = keep.display()
+    );
+    let markers = ["forged-client", "removed-lock", "moved-keep", "moved-state"];
+    let held = |victim_mode: Mode| {
+        let again = launch(
+            &user,
+            victim_mode,
+            "compte2",
+            &["true", "--resume", SESSION],
+        );
+        code(&again)
+    };
+    for victim_mode in NAMESPACED {
+        let victim_args = [
+            "--mode",
+            victim_mode.name(),
+            "--account",
+            "compte2",
+            "--session",
+            SESSION,
+            "--",
+            "sleep",
+            "60",
+        ];
+        let mut victim = user
+            .command(victim_mode.bin(), &victim_args, &[])
+            .spawn()
+            .unwrap();
+        let pid = victim.id();
+        wait_until("the victim's client dir", || {
+            run.join(format!("clients/{pid}")).is_dir()
+                && run
+                    .join(format!("sessions/{:02x}/{pid}.json", pid % 64))
+                    .exists()
+        });
+        for mode in MODES {
+            let out = launch(
+                &user,
+                mode,
+                "compte1",
+                &[&["sh", "-c", &attack, "sh"][..], &[&pid.to_string()]].concat(),
+            );
+            let said = stdout(&out);
+            if mode == Mode::Symlink {
+                for marker in markers {
+                    assert!(
+                        said.contains(marker),
+                        "control {victim_mode:?}: no {marker}: {said}{}",
+                        stderr(&out)
+                    );
+                }
+                assert_eq!(
+                    held(victim_mode),
+                    Some(0),
+                    "control: the held session did not run twice"
+                );
+                continue;
+            }
+            for marker in markers {
+                assert!(
+                    !said.contains(marker),
+                    "{mode:?} against {victim_mode:?}: {marker}"
+                );
+            }
+            assert!(run.join(format!("locks/{SESSION}.lock")).exists());
+            assert!(keep.is_dir() && run.is_dir());
+            assert!(!run.join(format!("clients/{pid}/2.json")).exists());
+            assert_eq!(
+                held(victim_mode),
+                Some(75),
+                "{mode:?} against {victim_mode:?}"
+            );
+            let ps = user.run(mode.bin(), &["ps", "--json"]);
+            let entries: serde_json::Value = serde_json::from_str(&stdout(&ps)).unwrap();
+            let entry = entries
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["pid"].as_u64() == Some(u64::from(pid)))
+                .cloned();
+            assert_eq!(
+                entry.as_ref().map(|e| e["session"].clone()),
+                Some(serde_json::Value::from(SESSION)),
+                "{mode:?}: {entries}"
+            );
+        }
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        // What the control moved goes back, as it was.
+        let _ = fs::remove_dir_all(&run);
+        fs::rename(run.with_extension("moved"), &run).unwrap();
+        fs::remove_dir_all(&keep).unwrap();
+        fs::rename(keep.with_extension("moved"), &keep).unwrap();
+    }
+}
