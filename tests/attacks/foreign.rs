@@ -372,3 +372,55 @@ fn a_config_over_the_size_limit_is_refused_not_truncated() {
         assert!(stderr(&out).contains("config"), "{}", stderr(&out));
     }
 }
+
+/// Attack (another user, not a session): the user's account dir or shared
+/// dir is writable by others (mode 777, or group-writable for a group that
+/// others are in). Any other user of the host can then plant a
+/// `settings.json` whose hooks run as the user with that account's
+/// credentials, or rewrite the transcripts every account resumes.
+/// Outcome: refused in every mode (125) naming the dir and `chmod go-w`,
+/// and doctor fails on it with that fix; group-writable for the user's own
+/// private group (Debian's default, as sshd allows) runs. Control: another
+/// user (nobody) does write into the open dir.
+#[test]
+fn an_account_or_shared_dir_others_may_write_is_refused() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let account = user.path(".claude-compte1");
+    let shared = user.path(".claude-projects-shared");
+    for (dir, name) in [
+        (&account, "account \"compte1\"'s dir"),
+        (&shared, "shared projects dir"),
+    ] {
+        for (mode, gid) in [(0o777, user.gid), (0o775, 100)] {
+            set_mode(dir, mode);
+            chown(dir, None, Some(gid)).unwrap();
+            let fix = format!("chmod go-w {}", dir.display());
+            for m in MODES {
+                let a = args(m, "compte1", &["true"]);
+                let said = assert_refused(&user, m, &a, &["may be written by other users", &fix]);
+                assert!(said.contains(name), "{m:?}: {said}");
+            }
+            let doctor = user.run(&bins().plain, &["doctor"]);
+            assert_ne!(code(&doctor), Some(0));
+            assert!(stdout(&doctor).contains(&fix), "{}", stdout(&doctor));
+        }
+        // Control: nobody writes there while it is open to all.
+        set_mode(dir, 0o777);
+        let planted = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "touch"])
+            .arg(dir.join("planted-by-nobody"))
+            .output()
+            .unwrap();
+        assert_eq!(code(&planted), Some(0), "control: {}", stderr(&planted));
+        fs::remove_file(dir.join("planted-by-nobody")).unwrap();
+        // The user's private group may write: it holds only the user.
+        set_mode(dir, 0o770);
+        chown(dir, None, Some(user.gid)).unwrap();
+        for m in MODES {
+            let out = launch(&user, m, "compte1", &["true"]);
+            assert_eq!(code(&out), Some(0), "{m:?}: {}", stderr(&out));
+        }
+        set_mode(dir, 0o755);
+    }
+}

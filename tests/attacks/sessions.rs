@@ -707,3 +707,75 @@ fn a_session_cannot_reach_cf_runs_state() {
         fs::rename(keep.with_extension("moved"), &keep).unwrap();
     }
 }
+
+/// Attack (inside, then through cf-run): a session leaves a transcript of
+/// 4 GiB (sparse: it costs the attacker no disk) whose last line records a
+/// usage limit, and ends without a result; `cf-run failover` then reads the
+/// transcript to learn why the attempt ended. Read whole, it would cost
+/// cf-run 4 GiB of memory.
+/// Outcome: harmless: under a 512 MiB address-space limit, `failover` reads
+/// the limit from the transcript's end under each account and ends as it
+/// does when every account is limited (75, naming both). Control: reading
+/// the file whole under the same limit fails.
+#[test]
+fn a_huge_transcript_costs_failover_no_memory() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir("proj");
+    let limit = r#"{"type":"assistant","isApiErrorMessage":true,"error":"rate_limit","timestamp":"2099-01-01T00:00:00Z","message":{"content":[{"text":"You've hit your session limit · resets 3pm (UTC)"}]}}"#;
+    let stand_in = String::from(
+        "while [ $# -gt 0 ]; do case $1 in --session-id|--resume) id=$2;; esac; shift; done\n\
+         d=~/.claude/projects/$(pwd | sed 's/[^A-Za-z0-9]/-/g'); mkdir -p $d; f=$d/$id.jsonl\n\
+         truncate -s 4G $f && cat ~/limit.jsonl >> $f\nexit 1",
+    );
+    user.write("limit.jsonl", &format!("\n{limit}\n"));
+    let path = user.fake_claude(&stand_in);
+    let out = user
+        .command(
+            Path::new("/usr/bin/prlimit"),
+            &[
+                "--as=536870912",
+                bins().plain.to_str().unwrap(),
+                "failover",
+                "--",
+                "task",
+            ],
+            &[("PATH", &path)],
+        )
+        .current_dir(user.path("proj"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("account compte1 hit its usage limit")
+            && stderr(&out).contains("every account is at its usage limit"),
+        "{}",
+        stderr(&out)
+    );
+    let transcript = fs::read_dir(user.path(".claude-projects-shared"))
+        .unwrap()
+        .flatten()
+        .filter(|slug| slug.path().is_dir())
+        .flat_map(|slug| fs::read_dir(slug.path()).unwrap().flatten())
+        .map(|f| f.path())
+        .find(|f| f.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    assert!(fs::metadata(&transcript).unwrap().len() > 4 << 30);
+    // Control: the same file read whole does not fit.
+    let whole = user.run(
+        Path::new("/usr/bin/prlimit"),
+        &[
+            "--as=536870912",
+            "python3",
+            "-c",
+            "import sys; open(sys.argv[1], 'rb').read()",
+            transcript.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr(&whole).contains("MemoryError"),
+        "control: {}",
+        stderr(&whole)
+    );
+    fs::remove_file(transcript).unwrap();
+}
