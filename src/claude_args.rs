@@ -38,6 +38,58 @@ pub fn session_of(args: &[OsString]) -> Option<String> {
         value.filter(|v| is_uuid(v)).map(str::to_ascii_lowercase)
     })
 }
+/// How a Claude command line picks the session it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    /// The session it names (`--resume ID`, `--session-id ID`).
+    Named(String),
+    /// One the client chooses: `--continue` (its folder's latest),
+    /// `--resume` without an id (the picker), or a fork's new id.
+    ByClient,
+    /// None: the client starts a new one of its own.
+    New,
+}
+
+/// Which session `args` run, as the client reads them.
+pub fn pick(args: &[OsString]) -> Pick {
+    let words: Vec<_> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+    let short = |a: &str, flag: char| {
+        !a.starts_with("--") && a.len() > 1 && a.starts_with('-') && {
+            // A cluster's flags before the first that takes a value (`r`).
+            let flags = a[1..].split('r').next().unwrap_or("");
+            flags.contains(flag)
+        }
+    };
+    let has = |long: &str, flag: Option<char>| {
+        words
+            .iter()
+            .any(|a| *a == long || flag.is_some_and(|f| short(a, f)))
+    };
+    let session_id = words.iter().enumerate().find_map(|(i, a)| match *a {
+        "--session-id" => words.get(i + 1).copied(),
+        _ => a.strip_prefix("--session-id="),
+    });
+    let session_id = session_id
+        .filter(|v| is_uuid(v))
+        .map(str::to_ascii_lowercase);
+    if has("--fork-session", None) {
+        return session_id.map_or(Pick::ByClient, Pick::Named);
+    }
+    if let Some(id) = session_of(args) {
+        return Pick::Named(id);
+    }
+    // Any `--resume`/`-r` left names no session: the picker, or a search.
+    let resume = words.iter().any(|a| {
+        *a == "--resume"
+            || a.starts_with("--resume=")
+            || !a.starts_with("--") && a.starts_with('-') && a[1..].contains('r')
+    });
+    if has("--continue", Some('c')) || resume {
+        return Pick::ByClient;
+    }
+    Pick::New
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +132,33 @@ mod tests {
         assert_eq!(session_of(&args(&["claude", "--resume"])), None);
         assert_eq!(session_of(&args(&["claude", "--resume", "my task"])), None);
         assert_eq!(session_of(&args(&["claude", "-p", ID])), None);
+    }
+
+    #[test]
+    fn tells_who_picks_the_session() {
+        let named = Pick::Named(ID.into());
+        let new_id = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
+        for (line, want) in [
+            (args(&["claude"]), Pick::New),
+            (args(&["claude", "-p", "x"]), Pick::New),
+            (args(&["claude", "--resume", ID]), named.clone()),
+            (args(&["claude", "--session-id", ID]), named.clone()),
+            (args(&["claude", "--continue"]), Pick::ByClient),
+            (args(&["claude", "-c"]), Pick::ByClient),
+            (args(&["claude", "-pc", "go on"]), Pick::ByClient),
+            (args(&["claude", "--resume"]), Pick::ByClient),
+            (args(&["claude", "-r"]), Pick::ByClient),
+            (args(&["claude", "--resume", "my task"]), Pick::ByClient),
+            (
+                args(&["claude", "--resume", ID, "--fork-session"]),
+                Pick::ByClient,
+            ),
+            (
+                args(&["claude", "-r", ID, "--fork-session", "--session-id", new_id]),
+                Pick::Named(new_id.into()),
+            ),
+        ] {
+            assert_eq!(pick(&line), want, "{line:?}");
+        }
     }
 }

@@ -244,7 +244,7 @@ pub struct LaunchArgs {
 
     /// Stay with the session in this terminal: when it hits a usage limit, end
     /// it and resume it under the next account, by itself
-    #[arg(long, conflicts_with_all = ["dry_run", "session", "wait"])]
+    #[arg(long, conflicts_with_all = ["dry_run", "session"])]
     pub failover: bool,
 
     /// With --failover: what the session is told when it goes on under the next account
@@ -268,7 +268,9 @@ pub struct LaunchArgs {
     #[arg(long, value_name = "ID", value_parser = uuid)]
     pub session: Option<String>,
 
-    /// Wait for the session's lock instead of failing when another launch holds it
+    /// Wait for the session's lock instead of failing when another launch
+    /// holds it; with --failover: when every account is at its usage limit,
+    /// wait for the first reset instead of ending
     #[arg(long)]
     pub wait: bool,
 

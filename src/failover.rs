@@ -16,16 +16,20 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use jiff::{Timestamp, civil, tz::TimeZone};
 use serde_json::Value;
 
-use crate::claude_args;
+use crate::claude_args::{self, Pick};
 use crate::config::Config;
+use crate::decision::Decision;
 use crate::exit::{self, Exit};
 use crate::handover;
+use crate::mode::{Mode, Probe};
+use crate::session;
 use crate::session::State;
 use crate::supervise;
+use crate::sys;
 use crate::user::User;
 
 /// What `cf-run failover` is asked: a headless task.
@@ -75,7 +79,7 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Res
         started = true;
         let result: Option<Value> = serde_json::from_slice(&attempt.stdout).ok();
         let limit = limit_of(result.as_ref(), &config.shared_projects, &session);
-        let Some(text) = limit else {
+        let Some((text, resets_at)) = limit else {
             std::io::stdout().write_all(&attempt.stdout)?;
             return match attempt.status {
                 0 => Ok(()),
@@ -86,7 +90,7 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Res
                 .into()),
             };
         };
-        let until = limits.hit(&state, account, &text, args.cooldown)?;
+        let until = limits.hit(&state, account, (&text, resets_at), args.cooldown)?;
         let line = format!("cf-run: account {account} hit its usage limit (until {until}): {text}");
         eprintln!("{}", crate::output::printable(&line));
         last_output = Some(attempt.stdout);
@@ -94,7 +98,7 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Res
     if let Some(out) = last_output {
         std::io::stdout().write_all(&out)?;
     }
-    Err(all_limited(&accounts, &limits).into())
+    Err(all_limited(&accounts, &limits, None).into())
 }
 
 /// What `cf-run --failover` is asked.
@@ -106,6 +110,8 @@ pub struct Supervised {
     /// Passed on to each launch.
     pub keep_env: Vec<String>,
     pub private_tmp: bool,
+    /// When every account is limited, wait for the first reset instead of ending.
+    pub wait: bool,
 }
 
 /// How long an account that hit a limit with no reset time in its text is
@@ -113,38 +119,65 @@ pub struct Supervised {
 const COOLDOWN: u64 = 3600;
 
 /// `cf-run --failover`: runs the command under one account after another in
-/// this terminal, each a full launch of its own. When this launch's
-/// transcript records a usage limit, the client is ended (SIGTERM through its
-/// cf-run), the account's cool-down recorded, what the resume needs carried
-/// to the next account, and the session resumed there with the continue
-/// prompt. Ends as the client does when it ends by itself; 75 when every
-/// account is limited.
+/// this terminal, each a full launch of its own. It follows the session the
+/// client is on (the one it was started on, or learned from the client for
+/// `--continue`, the picker, a fork, and after `/resume`). When that
+/// session's transcript records a usage limit, the client is ended (SIGTERM
+/// through its cf-run), the account's cool-down recorded, what the resume
+/// needs carried to the next account, and the session resumed there with
+/// the continue prompt. Ends as the client does when it ends by itself; when
+/// every account is limited, waits for the first reset (`wait`) or ends with
+/// 75. Either way the last line names the command that resumes the session.
 pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervised) -> Result<()> {
     let state = State::of(user);
+    let shared = &config.shared_projects;
     let mut limits = Limits::load(&state)?;
+    // Following the client needs its own per-process file, kept apart from
+    // every other client's only in a namespace launch.
+    let chosen = Decision::decide(Some(config), req.mode, Probe::host).chosen()?;
+    if chosen.mode == Mode::Symlink {
+        bail!(
+            "cf-run --failover needs a namespace (--mode userns or privileged; symlink mode \
+             here: {}): without one cf-run cannot tell which session the client is on after \
+             /resume, the picker or --continue, and two clients could write one transcript",
+            chosen.reason
+        );
+    }
     let mut command = if req.command.is_empty() {
         vec![OsString::from("claude")]
     } else {
         req.command
     };
-    let id = match claude_args::session_of(&command) {
-        Some(id) => id,
-        None => {
+    let mut id = match claude_args::pick(&command) {
+        Pick::Named(id) => Some(id),
+        Pick::ByClient => None,
+        Pick::New => {
             let id = uuid::Uuid::new_v4().to_string();
             command.extend(["--session-id".into(), id.clone().into()]);
-            id
+            Some(id)
         }
     };
     let order: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
     let cwd = std::env::current_dir().context("getcwd")?;
+    // The terminal's Ctrl-C is the client's to handle; between two clients
+    // it stops the move, and says how to go on.
+    sys::note_interrupts().map_err(|e| anyhow!("sigaction(SIGINT) => {e}"))?;
     let mut account = match req.account {
         Some(name) => config.account(&name)?.name.clone(),
-        None => next_account(config, &order, &limits, None)
-            .ok_or_else(|| all_limited(&order, &limits))?,
+        None => match next_account(config, &order, &limits, None) {
+            Some(first) => first,
+            None if req.wait => wait_for_a_reset(config, &state, &order, id.as_deref())?,
+            None => return Err(all_limited(&order, &limits, id.as_deref()).into()),
+        },
     };
     let me = std::env::current_exe().context("cannot find this program (/proc/self/exe)")?;
     loop {
         let started = Timestamp::now();
+        // What the transcript holds already is not this launch's to judge.
+        let mut follower = match &id {
+            Some(id) => supervise::Follower::from_now(shared, id),
+            None => supervise::Follower::since(started),
+        };
         let mut launch = Command::new(&me);
         launch
             .arg("--config")
@@ -164,32 +197,139 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             .args(&command)
             .spawn()
             .with_context(|| format!("cannot run {}", me.display()))?;
-        let mut follower = supervise::Follower::since(started);
-        let limit = loop {
+        let (limit, on) = loop {
             if let Some(status) = child.try_wait()? {
+                if let Some(id) = &id {
+                    say(&format!(
+                        "to go on with session {id}: {}",
+                        resume_command(id)
+                    ));
+                }
                 crate::monitor::End::of_child(status).exit();
             }
-            if let Some(limit) = follower.poll(&config.shared_projects, &id)? {
-                break limit;
+            // The client moved (`/resume`, the picker), or named the session
+            // it chose: its launch's registry entry follows it.
+            if let Some(now) = session::session_of_launch(&state, child.id())
+                && id.as_deref() != Some(now.as_str())
+            {
+                follower = match id {
+                    None => supervise::Follower::since(started),
+                    Some(_) => supervise::Follower::from_now(shared, &now),
+                };
+                id = Some(now);
+            }
+            if let Some(id) = &id
+                && let Some(limit) = follower.poll(shared, id)?
+            {
+                break (limit, id.clone());
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
+        // A Ctrl-C the client had before its limit is not one for the move.
+        sys::interrupted();
         end(&mut child)?;
-        let until = limits.hit(&state, &account, &limit.text, COOLDOWN)?;
-        let Some(next) = next_account(config, &order, &limits, Some(&account)) else {
-            return Err(all_limited(&order, &limits).into());
+        let until = limits.hit(&state, &account, (&limit.text, limit.resets_at), COOLDOWN)?;
+        let next = match next_account(config, &order, &limits, Some(&account)) {
+            Some(next) => next,
+            None if req.wait => wait_for_a_reset(config, &state, &order, Some(&on))?,
+            None => return Err(all_limited(&order, &limits, Some(&on)).into()),
         };
         let (from, to) = (&config.account(&account)?.dir, &config.account(&next)?.dir);
         if let Err(e) = handover::carry(from, to, &cwd) {
-            let line = format!("cf-run: warning: {e:#}; {next} may ask to trust this folder");
-            eprintln!("{}", crate::output::printable(&line));
+            say(&format!(
+                "warning: {e:#}; {next} may ask to trust this folder"
+            ));
         }
-        let line = format!(
-            "cf-run: account {account} hit its usage limit (until {until}): session {id} goes on under {next}"
-        );
-        eprintln!("{}", crate::output::printable(&line));
-        command = resumed(&command, &id, &req.continue_prompt);
+        say(&format!(
+            "account {account} hit its usage limit (until {}): session {on} goes on under {next}",
+            local(until)
+        ));
+        if sys::interrupted() {
+            return Err(Exit::new(
+                INTERRUPTED,
+                format!(
+                    "interrupted; to go on with session {on}: {}",
+                    resume_command(&on)
+                ),
+            )
+            .into());
+        }
+        command = resumed(&command, &on, &req.continue_prompt);
         account = next;
+        id = Some(on);
+    }
+}
+
+/// How `--failover` ends when the terminal interrupted the move: as a shell
+/// reports SIGINT.
+const INTERRUPTED: u8 = 130;
+
+/// One line of cf-run's on stderr, printable whatever it quotes.
+fn say(text: &str) {
+    eprintln!("{}", crate::output::printable(&format!("cf-run: {text}")));
+}
+
+/// The command that resumes session `id` under failover, as the user types it.
+fn resume_command(id: &str) -> String {
+    format!("cf-run --failover -- claude --resume {id}")
+}
+
+/// `at` in the local time zone, to the second, as the client shows times:
+/// the date too when it is not today.
+fn local(at: Timestamp) -> String {
+    let zone = TimeZone::system();
+    let (at, today) = (
+        at.to_zoned_datetime(zone.clone()),
+        Timestamp::now().to_zoned_datetime(zone),
+    );
+    let format = if at.date() == today.date() {
+        "%H:%M:%S %Z"
+    } else {
+        "%b %-d, %H:%M:%S %Z"
+    };
+    at.strftime(format).to_string()
+}
+
+/// Every account is cooling down: sleeps until the first cool-down ends (a
+/// line says which and when), then returns the account to go on under. The
+/// terminal's Ctrl-C ends the wait, naming the command that resumes.
+fn wait_for_a_reset(
+    config: &Config,
+    state: &State,
+    order: &[String],
+    id: Option<&str>,
+) -> Result<String> {
+    let mut said = None;
+    loop {
+        let limits = Limits::load(state)?;
+        if let Some(next) = next_account(config, order, &limits, None) {
+            return Ok(next);
+        }
+        let now = Timestamp::now();
+        let first = order
+            .iter()
+            .filter_map(|a| limits.cooling(a, now).map(|t| (t, a)))
+            .min();
+        let Some((at, account)) = first else {
+            // None cools down, and none can go on: never logged in.
+            return Err(all_limited(order, &limits, id).into());
+        };
+        if said != Some(at) {
+            say(&format!(
+                "every account is at its usage limit; waiting for {account}'s, which lifts at {} \
+                 (Ctrl-C stops waiting)",
+                local(at)
+            ));
+            said = Some(at);
+        }
+        if sys::interrupted() {
+            let how = id.map_or(String::new(), |id| {
+                format!("; to go on with session {id}: {}", resume_command(id))
+            });
+            return Err(Exit::new(INTERRUPTED, format!("stopped waiting{how}")).into());
+        }
+        let left = at.duration_since(now).unsigned_abs();
+        std::thread::sleep(left.min(std::time::Duration::from_secs(1)));
     }
 }
 
@@ -221,18 +361,28 @@ fn next_account(
         .cloned()
 }
 
-/// The error when every account is cooling down: which, and until when.
-fn all_limited(order: &[String], limits: &Limits) -> Exit {
+/// The error when every account is cooling down: which, and until when,
+/// and how to go on with session `id` later.
+fn all_limited(order: &[String], limits: &Limits, id: Option<&str>) -> Exit {
     let waits: Vec<_> = order
         .iter()
         .map(|a| match limits.cooling(a, Timestamp::now()) {
-            Some(until) => format!("{a} until {until}"),
+            Some(until) => format!("{a} until {}", local(until)),
             None => format!("{a} (not logged in)"),
         })
         .collect();
+    let how = id.map_or(String::new(), |id| {
+        format!(
+            "; to go on with session {id} later: {} (--wait waits for the first reset)",
+            resume_command(id)
+        )
+    });
     Exit::new(
         exit::TEMPFAIL,
-        format!("every account is at its usage limit: {}", waits.join(", ")),
+        format!(
+            "every account is at its usage limit: {}{how}",
+            waits.join(", ")
+        ),
     )
 }
 
@@ -251,32 +401,50 @@ fn end(child: &mut std::process::Child) -> Result<()> {
     Ok(())
 }
 
-/// `command` resuming session `id` with `prompt`: its own session arguments
-/// (however spelled) give way to `--resume ID PROMPT`.
+/// `command` resuming session `id` with `prompt`: the ways it picked its
+/// session, however spelled (`--resume [ID|TERM]`, `-r`, `--session-id ID`,
+/// `--continue`, `-c`, `--fork-session`, and `r` or `c` in a cluster of short
+/// flags), give way to `--resume ID PROMPT`.
 fn resumed(command: &[OsString], id: &str, prompt: &str) -> Vec<OsString> {
-    let names = |args: &[&OsString]| {
-        let mut line = vec![OsString::from("claude")];
-        line.extend(args.iter().map(|a| (*a).clone()));
-        claude_args::session_of(&line).as_deref() == Some(id)
-    };
     let mut out = Vec::with_capacity(command.len() + 3);
-    let mut skip = false;
-    for (i, arg) in command.iter().enumerate() {
-        if std::mem::take(&mut skip) {
+    let mut args = command.iter().peekable();
+    // The program itself.
+    out.extend(args.next().cloned());
+    // Whether the next argument is the value of what was just dropped.
+    let value = |next: Option<&&OsString>| {
+        next.and_then(|n| n.to_str())
+            .is_some_and(|n| claude_args::is_uuid(n) || !n.starts_with('-'))
+    };
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            out.push(arg.clone());
             continue;
+        };
+        match text {
+            "--continue" | "--fork-session" => {}
+            "--resume" | "--session-id" => {
+                if value(args.peek()) {
+                    args.next();
+                }
+            }
+            _ if text.starts_with("--resume=") || text.starts_with("--session-id=") => {}
+            _ if text.starts_with('-') && !text.starts_with("--") && text.len() > 1 => {
+                // A cluster: `c` goes; `r` goes with its value (the rest of
+                // the cluster, or the next argument).
+                let (flags, rest) = match text[1..].split_once('r') {
+                    Some((flags, rest)) => (flags, Some(rest)),
+                    None => (&text[1..], None),
+                };
+                if rest == Some("") && value(args.peek()) {
+                    args.next();
+                }
+                let kept: String = flags.chars().filter(|&f| f != 'c').collect();
+                if !kept.is_empty() {
+                    out.push(format!("-{kept}").into());
+                }
+            }
+            _ => out.push(arg.clone()),
         }
-        if names(&[arg]) {
-            continue;
-        }
-        // An option whose value, the next argument, is the id.
-        if let Some(next) = command.get(i + 1)
-            && names(&[arg, next])
-            && !names(&[next])
-        {
-            skip = true;
-            continue;
-        }
-        out.push(arg.clone());
     }
     out.extend(["--resume".into(), id.into(), prompt.into()]);
     out
@@ -339,14 +507,20 @@ fn attempt(
 /// The limit text when an attempt ended on a usage limit: its result says
 /// 429; or, when it printed no result, the transcript's last turn records a
 /// limit (a result that says anything else is the attempt's own word).
-fn limit_of(result: Option<&Value>, shared: &Path, session: &str) -> Option<String> {
+fn limit_of(
+    result: Option<&Value>,
+    shared: &Path,
+    session: &str,
+) -> Option<(String, Option<Timestamp>)> {
+    // Only the transcript's end, in bounded memory: the session wrote it.
+    // Where the client recorded the reset to the second, it is there.
+    let recorded = || supervise::Follower::default().poll(shared, session).ok()?;
     if let Some(r) = result {
         let limited = r["is_error"] == true && r["api_error_status"] == 429;
-        return limited.then(|| r["result"].as_str().unwrap_or("usage limit").to_owned());
+        let text = r["result"].as_str().unwrap_or("usage limit").to_owned();
+        return limited.then(|| (text, recorded().and_then(|l| l.resets_at)));
     }
-    // Only the transcript's end, in bounded memory: the session wrote it.
-    let mut follower = supervise::Follower::default();
-    follower.poll(shared, session).ok()?.map(|l| l.text)
+    recorded().map(|l| (l.text, l.resets_at))
 }
 
 /// When a limit lifts, from Claude's text: "… · resets 3pm (Europe/Paris)",
@@ -451,19 +625,22 @@ impl Limits {
         self.0.get(account).copied().filter(|until| *until > now)
     }
 
-    /// Records that `account` hit the limit `text` reads: cooling down until
-    /// the reset time the text gives, else for `cooldown` seconds. Written at
-    /// once, into the file as it is now (another session's cool-downs are
-    /// kept), and this copy becomes that file's.
+    /// Records that `account` hit a limit that lifts at `resets_at` (the
+    /// client's record, to the second), else at the time `text` reads, else
+    /// after `cooldown` seconds. Written at once, into the file as it is now
+    /// (another session's cool-downs are kept), and this copy becomes that
+    /// file's.
     fn hit(
         &mut self,
         state: &State,
         account: &str,
-        text: &str,
+        (text, resets_at): (&str, Option<Timestamp>),
         cooldown: u64,
     ) -> Result<Timestamp> {
         let now = Timestamp::now();
-        let until = reset_time(text, now)
+        let until = resets_at
+            .filter(|t| *t > now)
+            .or_else(|| reset_time(text, now))
             .unwrap_or_else(|| now + jiff::SignedDuration::from_secs(cooldown as i64))
             .min(now + LONGEST);
         *self = state.update(Self::FILE, |bytes| {
@@ -498,9 +675,18 @@ mod tests {
             args(&["claude", &format!("--resume={id}"), "--model", "x"]),
             args(&["claude", "-r", &id.to_uppercase(), "--model", "x"]),
             args(&["claude", &format!("-r{id}"), "--model", "x"]),
+            args(&["claude", "--continue", "--model", "x"]),
+            args(&["claude", "-c", "--model", "x"]),
+            args(&["claude", "--resume", "--model", "x"]),
+            args(&["claude", "--resume", "my task", "--model", "x"]),
+            args(&["claude", "--resume", id, "--fork-session", "--model", "x"]),
         ] {
             assert_eq!(resumed(&given, id, "go on"), want, "{given:?}");
         }
+        assert_eq!(
+            resumed(&args(&["claude", "-pc", "--model", "x"]), id, "go on"),
+            args(&["claude", "-p", "--model", "x", "--resume", id, "go on"])
+        );
     }
 
     #[test]

@@ -29,11 +29,15 @@ pub fn logged_in(dir: &Path, env: &[(String, String)]) -> bool {
 }
 
 /// Carries into `to`'s `.claude.json` the first-run flag and the trust of
-/// the folder `cwd` that `from`'s has and `to`'s lacks.
+/// the folder `cwd` that `from`'s has and `to`'s lacks. `from` trusts `cwd`
+/// as its client does: when it trusts `cwd` or any folder above it. `to`
+/// is given the trust of `cwd` alone, no more than the session needs.
 pub fn carry(from: &Path, to: &Path, cwd: &Path) -> Result<()> {
     let source = read(&from.join(FILE))?;
     let folder = cwd.to_string_lossy();
-    let trusted = source["projects"][&*folder]["hasTrustDialogAccepted"] == true;
+    let trusted = cwd
+        .ancestors()
+        .any(|dir| source["projects"][&*dir.to_string_lossy()]["hasTrustDialogAccepted"] == true);
     let onboarded = source["hasCompletedOnboarding"] == true;
     if !trusted && !onboarded {
         return Ok(());
@@ -169,6 +173,31 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_folder_under_a_trusted_one_is_trusted_as_the_client_finds_it() {
+        let root = std::env::temp_dir().join(format!("cf-run-handover-sub-{}", std::process::id()));
+        let (from, to) = (root.join("from"), root.join("to"));
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::create_dir_all(&to).unwrap();
+        let source = r#"{"projects":{"/w":{"hasTrustDialogAccepted":true},"/w/a/b":{"hasTrustDialogAccepted":false}}}"#;
+        std::fs::write(from.join(FILE), source).unwrap();
+        carry(&from, &to, Path::new("/w/sub/deeper")).unwrap();
+        let got: Value = serde_json::from_slice(&std::fs::read(to.join(FILE)).unwrap()).unwrap();
+        assert_eq!(
+            got["projects"]["/w/sub/deeper"]["hasTrustDialogAccepted"],
+            true
+        );
+        assert_eq!(
+            got["projects"]["/w"],
+            Value::Null,
+            "only the cwd is trusted"
+        );
+        std::fs::remove_file(to.join(FILE)).unwrap();
+        carry(&from, &to, Path::new("/elsewhere")).unwrap();
+        assert!(!to.join(FILE).exists(), "nothing to carry");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -194,6 +194,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
             continue_prompt: args.continue_prompt.clone(),
             keep_env: args.keep_env.clone(),
             private_tmp: args.private_tmp,
+            wait: args.wait,
         };
         return failover::supervise(&config, &config_path(cli, user), user, request);
     }

@@ -105,19 +105,28 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 pub struct Limit {
     pub time: String,
     pub text: String,
+    /// When it lifts, to the second, where the client recorded it
+    /// (2.1.332's `quotaLimits.resetsAt`); else only the text says, to the minute.
+    pub resets_at: Option<jiff::Timestamp>,
 }
 
 /// The limit a transcript line records, if it is one: an API error message
-/// with `"error": "rate_limit"` or status 429.
+/// with `"apiError": "usage_limit_reached"` (2.1.332), `"error":
+/// "rate_limit"` or status 429.
 pub fn limit_in(line: &Value) -> Option<Limit> {
     let api_error = line["isApiErrorMessage"] == true;
-    let limited = line["error"] == "rate_limit" || line["apiErrorStatus"] == 429;
+    let limited = line["apiError"] == "usage_limit_reached"
+        || line["error"] == "rate_limit"
+        || line["apiErrorStatus"] == 429;
     (api_error && limited).then(|| Limit {
         time: line["timestamp"].as_str().unwrap_or("").to_owned(),
         text: line["message"]["content"][0]["text"]
             .as_str()
             .unwrap_or("")
             .to_owned(),
+        resets_at: line["quotaLimits"]["resetsAt"]
+            .as_i64()
+            .and_then(|s| jiff::Timestamp::from_second(s).ok()),
     })
 }
 
@@ -220,21 +229,42 @@ pub struct Follower {
     skipping: bool,
     /// When the live launch started, if there is one.
     since: Option<jiff::Timestamp>,
+    /// Every line read is new: no first read judges what was there.
+    new_only: bool,
 }
 
 impl Follower {
-    /// A follower that counts only limits recorded from `since` on.
+    /// A follower that counts only limits recorded from `since` on (to the
+    /// millisecond, as the client writes its times).
     pub fn since(since: jiff::Timestamp) -> Self {
+        let since = jiff::Timestamp::from_millisecond(since.as_millisecond()).unwrap_or(since);
         Follower {
             since: Some(since),
             ..Follower::default()
         }
     }
 
+    /// A follower that counts whatever the transcript of session `id` gets
+    /// from now on, whenever it is written: no time is compared, so a limit
+    /// the client records at once is seen too.
+    pub fn from_now(shared: &Path, id: &str) -> Self {
+        let mut follower = Follower {
+            new_only: true,
+            ..Follower::default()
+        };
+        if let Some(file) = transcript(shared, id).and_then(|p| open_transcript(&p).ok())
+            && let Ok(meta) = file.metadata()
+        {
+            follower.offset = meta.len();
+            follower.file = Some(file);
+        }
+        follower
+    }
+
     /// The limit the transcript of session `id` records that the follower
     /// has not seen yet, if any.
     pub fn poll(&mut self, shared: &Path, id: &str) -> Result<Option<Limit>> {
-        let first = self.file.is_none();
+        let first = self.file.is_none() && !self.new_only;
         let file = match &mut self.file {
             Some(file) => file,
             None => {
@@ -244,7 +274,7 @@ impl Follower {
                 let file = open_transcript(&path)?;
                 // Only the end matters for where the session stands.
                 let len = file.metadata()?.len();
-                if len > WINDOW {
+                if first && len > WINDOW {
                     self.offset = len - WINDOW;
                     self.skipping = true;
                 }
@@ -328,8 +358,20 @@ mod tests {
         let found = limit_in(&limit).unwrap();
         assert_eq!(found.time, "2026-11-25T10:00:00Z");
         assert!(found.text.starts_with("You've hit your session limit"));
+        assert_eq!(found.resets_at, None);
         let status_only = line(r#"{"isApiErrorMessage":true,"apiErrorStatus":429}"#);
         assert!(limit_in(&status_only).is_some());
+        // 2.1.332's structured record: the reset to the second.
+        let structured = line(
+            r#"{"isApiErrorMessage":true,"apiError":"usage_limit_reached","apiErrorStatus":429,
+               "quotaLimits":{"status":"rejected","resetsAt":1764105543,"rateLimitType":"five_hour"},
+               "message":{"content":[{"type":"text","text":"You've hit your 5-hour limit · resets 9:19pm (UTC)"}]}}"#,
+        );
+        let found = limit_in(&structured).unwrap();
+        assert_eq!(
+            found.resets_at.map(|t| t.to_string()).as_deref(),
+            Some("2025-11-25T21:19:03Z")
+        );
         for other in [
             r#"{"isApiErrorMessage":true,"error":"overloaded","apiErrorStatus":529}"#,
             r#"{"type":"assistant","error":"rate_limit"}"#,

@@ -179,8 +179,33 @@ pub fn restore_sigxfsz() -> Result<(), Errno> {
 /// Sets the disposition of `sig`, returning the one it replaces.
 pub fn set_action(sig: Signal, action: &SigAction) -> Result<SigAction, Errno> {
     // SAFETY: only SIG_DFL, SIG_IGN or an action taken from sigaction itself
-    // is ever passed: no handler of cf-run's own runs.
+    // is ever passed, or `note_interrupt`, which only stores to an atomic.
     unsafe { sigaction(sig, action) }
+}
+
+/// Whether the terminal interrupted (Ctrl-C, Ctrl-\) since it was last asked.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// From now on SIGINT and SIGQUIT only note that they came, in this
+/// process: the programs it starts get them as usual, since exec resets a
+/// handler (not an ignored signal) to the default.
+pub fn note_interrupts() -> Result<(), Errno> {
+    let note = SigAction::new(
+        nix::sys::signal::SigHandler::Handler(note_interrupt),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    set_action(Signal::SIGINT, &note)?;
+    set_action(Signal::SIGQUIT, &note).map(drop)
+}
+
+/// Whether SIGINT or SIGQUIT came since the last call.
+pub fn interrupted() -> bool {
+    INTERRUPTED.swap(false, std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Which mount a descriptor is on, and which inode it names.

@@ -623,7 +623,7 @@ fn failover_in_the_terminal_resumes_the_session_under_the_next_account() {
     let (o, e) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(7), "{o}{e}");
     assert!(
-        e.contains("account compte1 hit its usage limit (until 2")
+        e.contains("account compte1 hit its usage limit (until ")
             && e.contains(&format!("session {ID} goes on under compte2")),
         "{e}"
     );
@@ -983,7 +983,10 @@ fn failover_in_the_terminal_exits_75_when_every_account_is_limited() {
     assert!(screen.contains("exit-status=75"), "{screen}");
     assert!(
         screen.contains("every account is at its usage limit: compte1 until")
-            && screen.contains(", compte2 until"),
+            && screen.contains(", compte2 until")
+            && screen.contains(&format!(
+                "to go on with session {ID} later: cf-run --failover -- claude --resume {ID}"
+            )),
         "{screen}"
     );
     let keys: Vec<_> = mock
@@ -1007,12 +1010,17 @@ struct Tui<'a> {
 
 impl<'a> Tui<'a> {
     fn new(user: &'a TestUser, mock: &MockApi, path: &str, name: &str) -> Tui<'a> {
+        Tui::in_dir(user, mock, path, name, "proj")
+    }
+
+    /// The same, working in `dir` (under the home).
+    fn in_dir(user: &'a TestUser, mock: &MockApi, path: &str, name: &str, dir: &str) -> Tui<'a> {
         let env = offline_env(mock);
         let mut vars: Vec<String> = env.each().iter().map(|(k, v)| format!("{k}={v}")).collect();
         vars.push(format!("PATH={path}"));
         let prefix = format!(
             "cd {} && env {} {}",
-            user.path("proj").display(),
+            user.path(dir).display(),
             vars.join(" "),
             bins().plain.display()
         );
@@ -1178,4 +1186,205 @@ fn failover_passes_other_failures_through() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!user.path(".local/state/cf-run/limits.json").exists());
     assert!(Path::new(claude()).exists());
+}
+
+/// The request `mock` received with `key` (x-api-key or bearer) whose body
+/// holds `text`, once there is one; the screen when none came.
+fn request_with(mock: &MockApi, tui: &Tui, key: &str, text: &str) -> support::mock_api::Recorded {
+    let start = Instant::now();
+    loop {
+        let found = mock
+            .messages_requests()
+            .into_iter()
+            .find(|r| r.key() == Some(key) && r.raw_body.contains(text));
+        if let Some(r) = found {
+            return r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no request with {key} and {text:?}:\n{}",
+            tui.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the client under test is 2.1.197, the oldest supported.
+fn oldest_client() -> bool {
+    let version = std::process::Command::new(claude())
+        .arg("--version")
+        .output()
+        .unwrap();
+    stdout(&version).starts_with("2.1.197 ")
+}
+
+/// The real client in tmux under `--failover`, on a session it picks
+/// itself: `--continue` (cf-run adds no `--session-id`, which the client
+/// refuses beside it), then `/resume OTHER` inside (2.1.332; 2.1.197 finds
+/// no session by id there). The limit hit on the session the client is on
+/// moves that one to compte2.
+#[test]
+fn failover_follows_the_session_the_client_picks_and_moves_to() {
+    const OTHER: &str = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    let mock = MockApi::start();
+    let tui = Tui::new(&user, &mock, &path, "pick");
+    // Two interactive sessions (2.1.197's /resume lists no `-p` session).
+    user.mkdir(".claude-compte1/sessions");
+    for id in [OTHER, ID] {
+        tui.start(&format!("--account compte1 -- claude --session-id {id}"));
+        wait_for_session(&user, id);
+        tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+        tui.keys(&["hi", "Enter"]);
+        wait_until("a turn", || {
+            mock.messages_requests()
+                .iter()
+                .any(|r| r.session_id() == Some(id))
+        });
+        tui.wait("the reply", &|s| s.contains("mock reply"));
+        tui.stop();
+        wait_until("the session to end", || {
+            !ps(&user).iter().any(|e| e["session"] == id)
+        });
+    }
+    tui.start("--failover -- claude --continue");
+    wait_for_session(&user, ID);
+    tui.wait("the continued session", &|s| s.contains("mock reply"));
+    let on = if oldest_client() {
+        ID
+    } else {
+        tui.keys(&[&format!("/resume {OTHER}"), "Enter"]);
+        wait_for_session(&user, OTHER);
+        OTHER
+    };
+    mock.rate_limit_key("KEY-compte1");
+    tui.keys(&["the limited task", "Enter"]);
+    let resumed = request_with(&mock, &tui, "KEY-compte2", "Continue the task");
+    assert_eq!(resumed.session_id(), Some(on), "{}", tui.screen());
+    assert!(resumed.raw_body.contains("the limited task"));
+    tui.stop();
+}
+
+/// The real client in tmux under `--failover`, in a subfolder of the folder
+/// compte1 trusts (compte2 trusts none): a Ctrl-C at the prompt is the
+/// client's, not the supervisor's; the limit moves the session to compte2
+/// without stopping at the trust dialog; the move's line gives the reset in
+/// local time, to the second; and once the client ends, cf-run names the
+/// command that resumes the session.
+#[test]
+fn failover_from_a_subfolder_keeps_going_through_ctrl_c_and_says_how_to_resume() {
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    user.mkdir("proj/sub");
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    let tui = Tui::in_dir(&user, &mock, &path, "sub", "proj/sub");
+    tui.start(&format!("--failover -- claude --session-id {ID}"));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    tui.keys(&["C-c"]);
+    tui.wait("the client's own Ctrl-C", &|s| s.contains("again to exit"));
+    tui.wait("the hint to pass", &|s| !s.contains("again to exit"));
+    tui.keys(&["the first task", "Enter"]);
+    let resumed = request_with(&mock, &tui, "KEY-compte2", "Continue the task");
+    assert_eq!(resumed.session_id(), Some(ID));
+    let seen: Value = serde_json::from_str(
+        &std::fs::read_to_string(user.path(".claude-compte2/.claude.json")).unwrap(),
+    )
+    .unwrap();
+    let sub = user.path("proj/sub");
+    assert_eq!(
+        seen["projects"][sub.to_str().unwrap()]["hasTrustDialogAccepted"],
+        true,
+        "{seen}"
+    );
+    tui.wait("the reply", &|s| s.contains("mock reply"));
+    tui.keys(&["/exit", "Enter"]);
+    tui.wait("the end", &|s| s.contains("exit-status="));
+    let screen = tui.screen();
+    assert!(
+        screen.contains(&format!(
+            "to go on with session {ID}: cf-run --failover -- claude --resume {ID}"
+        )),
+        "{screen}"
+    );
+    // The move's line, where the terminal kept it: local time, whole seconds.
+    if let Some(at) = screen.find("hit its usage limit (until ") {
+        let time = &screen[at + "hit its usage limit (until ".len()..];
+        let clock: Vec<char> = time.chars().take(8).collect();
+        let shape: String = clock
+            .iter()
+            .map(|c| if c.is_ascii_digit() { '9' } else { *c })
+            .collect();
+        assert!(
+            shape == "99:99:99" || time.starts_with(char::is_alphabetic),
+            "{time}"
+        );
+        // Not RFC 3339 (2026-12-03T00:57:03.123456789Z).
+        assert!(!time[..20.min(time.len())].contains('-'), "{time}");
+    }
+    tui.stop();
+}
+
+/// Subscription (OAuth) accounts, the real client in tmux under
+/// `--failover --wait`: compte1 hits its limit, whose reset 2.1.332 records
+/// to the second (the text says only the minute); compte2 cools down for a
+/// few seconds more, as another session recorded: cf-run says it waits for
+/// compte2's reset, then resumes the session there.
+#[test]
+fn failover_takes_the_reset_to_the_second_and_waits_for_the_next_account() {
+    let (user, path) = with_real_claude();
+    let far = (std::time::SystemTime::now() + Duration::from_secs(365 * 86400))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    for account in ["compte1", "compte2"] {
+        let oauth = serde_json::json!({"claudeAiOauth": {
+            "accessToken": format!("tok-{account}"), "refreshToken": "r", "expiresAt": far,
+            "scopes": ["user:inference", "user:profile"], "subscriptionType": "max"}});
+        user.write(
+            &format!(".claude-{account}/.credentials.json"),
+            &oauth.to_string(),
+        );
+        user.write(&format!(".claude-{account}/settings.json"), "{}\n");
+    }
+    trust_the_project_in_compte1(&user);
+    let mock = MockApi::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reset = (now / 60 + 61) * 60 + 37;
+    mock.set_reset(reset);
+    mock.rate_limit_key("tok-compte1");
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(15);
+    user.write(
+        ".local/state/cf-run/limits.json",
+        &serde_json::json!({"compte2": soon.to_string()}).to_string(),
+    );
+    let tui = Tui::new(&user, &mock, &path, "wait");
+    tui.start(&format!("--failover --wait -- claude --session-id {ID}"));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    tui.keys(&["the first task", "Enter"]);
+    tui.wait("the wait", &|s| {
+        s.contains("waiting for compte2's, which lifts at")
+    });
+    let resumed = request_with(&mock, &tui, "tok-compte2", "Continue the task");
+    assert_eq!(resumed.session_id(), Some(ID));
+    let limits: Value = serde_json::from_slice(
+        &std::fs::read(user.path(".local/state/cf-run/limits.json")).unwrap(),
+    )
+    .unwrap();
+    let until: jiff::Timestamp = limits["compte1"].as_str().unwrap().parse().unwrap();
+    let reset = jiff::Timestamp::from_second(reset as i64).unwrap();
+    if oldest_client() {
+        // 2.1.197 records the text alone: the minute.
+        assert!(
+            until <= reset && reset.duration_since(until).as_secs() < 60,
+            "{until}"
+        );
+    } else {
+        assert_eq!(until, reset, "{limits}");
+    }
+    tui.stop();
 }

@@ -7,5 +7,5 @@ mod registry;
 mod state;
 
 pub use lock::Lock;
-pub use registry::{Record, find, live, register};
+pub use registry::{Record, find, live, register, session_of_launch};
 pub use state::State;

@@ -222,6 +222,17 @@ fn names(dir: &OwnedFd, parse: impl Fn(&str) -> Option<u32>) -> Result<Vec<(Stri
         .collect())
 }
 
+/// The session the launch `pid` is on, as its registry entry says: the one
+/// it locked, which follows the client's own moves (`/resume`, the picker).
+pub fn session_of_launch(state: &State, pid: u32) -> Option<String> {
+    let dir = state
+        .open(&format!("sessions/{:02x}", pid % SHARDS))
+        .ok()??;
+    let bytes = read_at(&dir, &format!("{pid}.json")).ok()??;
+    let entry: Record = serde_json::from_slice(&bytes).ok()?;
+    (entry.pid == pid && entry.is_live()).then_some(entry.session)?
+}
+
 /// The live launch holding `session`, if any.
 pub fn find(state: &State, session: &str) -> Result<Option<Record>> {
     Ok(live(state)?

@@ -75,6 +75,8 @@ struct Shared {
     /// Tool calls to answer with, one per request, before text replies resume.
     tool_uses: Mutex<VecDeque<(String, Value)>>,
     limited: Mutex<HashSet<String>>,
+    /// When a limit lifts (epoch seconds); an hour from each 429 when unset.
+    reset: Mutex<Option<u64>>,
     stop: AtomicBool,
     next_id: AtomicU64,
     /// A clone of each accepted stream (to shut it down on drop) and its thread.
@@ -96,6 +98,7 @@ impl MockApi {
             reply: Mutex::new(DEFAULT_REPLY.to_string()),
             tool_uses: Mutex::new(VecDeque::new()),
             limited: Mutex::new(HashSet::new()),
+            reset: Mutex::new(None),
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             conns: Mutex::new(Vec::new()),
@@ -130,6 +133,11 @@ impl MockApi {
     /// Text of every later assistant reply.
     pub fn set_reply(&self, text: impl Into<String>) {
         *lock(&self.shared.reply) = text.into();
+    }
+
+    /// The reset time (epoch seconds) every later 429 announces.
+    pub fn set_reset(&self, at: u64) {
+        *lock(&self.shared.reset) = Some(at);
     }
 
     /// Answer every later request made with this key (x-api-key or bearer)
@@ -411,7 +419,7 @@ fn respond(rec: &Recorded, shared: &Shared) -> Response {
             .any(|k| set.contains(k))
     };
     let mut resp = if limited {
-        rate_limited()
+        rate_limited(*lock(&shared.reset))
     } else if rec.method == "POST" && rec.path == "/v1/messages" {
         let block = match lock(&shared.tool_uses).pop_front() {
             Some((name, input)) => Block::ToolUse(name, input),
@@ -431,11 +439,13 @@ fn respond(rec: &Recorded, shared: &Shared) -> Response {
 
 /// A 429 shaped like a subscription usage limit. `x-should-retry: false`
 /// makes the client give up at once instead of retrying with backoff.
-fn rate_limited() -> Response {
-    let reset = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        + 3600;
+fn rate_limited(reset: Option<u64>) -> Response {
+    let reset = reset.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + 3600
+    });
     let mut resp = Response::json(
         429,
         json!({"type": "error", "error": {
