@@ -192,6 +192,12 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
         if req.private_tmp {
             launch.arg("--private-tmp");
         }
+        // An API-key account's 429 is retried ten times (about 3 minutes)
+        // before the client records it: a few are enough to tell a passing
+        // rate limit from one that stays. The user's own setting wins.
+        if std::env::var_os(MAX_RETRIES).is_none() {
+            launch.env(MAX_RETRIES, "2");
+        }
         let mut child = launch
             .arg("--")
             .args(&command)
@@ -259,6 +265,9 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
         id = Some(on);
     }
 }
+
+/// The client's count of retries of a failed request.
+const MAX_RETRIES: &str = "CLAUDE_CODE_MAX_RETRIES";
 
 /// How `--failover` ends when the terminal interrupted the move: as a shell
 /// reports SIGINT.

@@ -1388,3 +1388,36 @@ fn failover_takes_the_reset_to_the_second_and_waits_for_the_next_account() {
     }
     tui.stop();
 }
+
+/// API-key accounts, the real client in tmux under `--failover`: compte1's
+/// key keeps answering a plain 429 (a rate limit, no usage-limit headers),
+/// which the client retries ten times, about 3 minutes, before it records
+/// it. cf-run's launches let it retry twice: the session moves to compte2
+/// after three requests.
+#[test]
+fn failover_moves_an_api_key_account_that_keeps_answering_429() {
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    let mock = MockApi::start();
+    mock.rate_limit_key_retryable("KEY-compte1");
+    let tui = Tui::new(&user, &mock, &path, "retry");
+    tui.start(&format!("--failover -- claude --session-id {ID}"));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    let limited_at = Instant::now();
+    tui.keys(&["the first task", "Enter"]);
+    let resumed = request_with(&mock, &tui, "KEY-compte2", "Continue the task");
+    eprintln!(
+        "from the first task to compte2's first request: {:?}",
+        limited_at.elapsed()
+    );
+    assert_eq!(resumed.session_id(), Some(ID));
+    let tries = mock
+        .messages_requests()
+        .iter()
+        .filter(|r| r.key() == Some("KEY-compte1") && r.raw_body.contains("the first task"))
+        .count();
+    // 2.1.197 also sends (and retries) a title request for the first prompt.
+    let want = if oldest_client() { 6 } else { 3 };
+    assert_eq!(tries, want, "compte1 was asked {tries} times");
+    tui.stop();
+}

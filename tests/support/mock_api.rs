@@ -75,6 +75,8 @@ struct Shared {
     /// Tool calls to answer with, one per request, before text replies resume.
     tool_uses: Mutex<VecDeque<(String, Value)>>,
     limited: Mutex<HashSet<String>>,
+    /// Keys answered with a plain, retryable 429.
+    retryable: Mutex<HashSet<String>>,
     /// When a limit lifts (epoch seconds); an hour from each 429 when unset.
     reset: Mutex<Option<u64>>,
     stop: AtomicBool,
@@ -98,6 +100,7 @@ impl MockApi {
             reply: Mutex::new(DEFAULT_REPLY.to_string()),
             tool_uses: Mutex::new(VecDeque::new()),
             limited: Mutex::new(HashSet::new()),
+            retryable: Mutex::new(HashSet::new()),
             reset: Mutex::new(None),
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
@@ -133,6 +136,13 @@ impl MockApi {
     /// Text of every later assistant reply.
     pub fn set_reply(&self, text: impl Into<String>) {
         *lock(&self.shared.reply) = text.into();
+    }
+
+    /// Answer every later request made with this key with a plain 429, as
+    /// an API key's rate limit: no usage-limit headers, and the client may
+    /// retry it.
+    pub fn rate_limit_key_retryable(&self, key: impl Into<String>) {
+        lock(&self.shared.retryable).insert(key.into());
     }
 
     /// The reset time (epoch seconds) every later 429 announces.
@@ -418,7 +428,22 @@ fn respond(rec: &Recorded, shared: &Shared) -> Response {
             .flatten()
             .any(|k| set.contains(k))
     };
-    let mut resp = if limited {
+    let retryable = {
+        let set = lock(&shared.retryable);
+        [&rec.api_key, &rec.bearer]
+            .into_iter()
+            .flatten()
+            .any(|k| set.contains(k))
+    };
+    let mut resp = if retryable {
+        Response::json(
+            429,
+            json!({"type": "error", "error": {
+                "type": "rate_limit_error",
+                "message": "mock API: too many requests",
+            }}),
+        )
+    } else if limited {
         rate_limited(*lock(&shared.reset))
     } else if rec.method == "POST" && rec.path == "/v1/messages" {
         let block = match lock(&shared.tool_uses).pop_front() {
