@@ -1334,18 +1334,8 @@ fn failover_from_a_subfolder_keeps_going_through_ctrl_c_and_says_how_to_resume()
 #[test]
 fn failover_takes_the_reset_to_the_second_and_waits_for_the_next_account() {
     let (user, path) = with_real_claude();
-    let far = (std::time::SystemTime::now() + Duration::from_secs(365 * 86400))
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    support::client::oauth_logins(&user);
     for account in ["compte1", "compte2"] {
-        let oauth = serde_json::json!({"claudeAiOauth": {
-            "accessToken": format!("tok-{account}"), "refreshToken": "r", "expiresAt": far,
-            "scopes": ["user:inference", "user:profile"], "subscriptionType": "max"}});
-        user.write(
-            &format!(".claude-{account}/.credentials.json"),
-            &oauth.to_string(),
-        );
         user.write(&format!(".claude-{account}/settings.json"), "{}\n");
     }
     trust_the_project_in_compte1(&user);

@@ -337,19 +337,7 @@ fn an_exported_key_does_not_replace_the_chosen_accounts_login() {
     let user = TestUser::acquire();
     user.standard_layout();
     user.mkdir("proj");
-    let far = (std::time::SystemTime::now() + Duration::from_secs(365 * 86400))
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    for account in ["compte1", "compte2"] {
-        let oauth = serde_json::json!({"claudeAiOauth": {
-            "accessToken": format!("tok-{account}"), "refreshToken": "r", "expiresAt": far,
-            "scopes": ["user:inference", "user:profile"], "subscriptionType": "max"}});
-        user.write(
-            &format!(".claude-{account}/.credentials.json"),
-            &oauth.to_string(),
-        );
-    }
+    support::client::oauth_logins(&user);
     let mock = MockApi::start();
     let offline = offline_env(&mock);
     let mut env = offline.each();

@@ -41,6 +41,24 @@ pub fn setup() -> TestUser {
     user
 }
 
+/// Logs each of the standard accounts in by subscription (OAuth), as most
+/// users are: an access token `tok-ACCOUNT` that expires in a year.
+pub fn oauth_logins(user: &TestUser) {
+    let far = (std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 86400))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    for account in ["compte1", "compte2"] {
+        let oauth = serde_json::json!({"claudeAiOauth": {
+            "accessToken": format!("tok-{account}"), "refreshToken": "r", "expiresAt": far,
+            "scopes": ["user:inference", "user:profile"], "subscriptionType": "max"}});
+        user.write(
+            &format!(".claude-{account}/.credentials.json"),
+            &oauth.to_string(),
+        );
+    }
+}
+
 /// Claude's name for a project dir under `projects/`.
 pub fn slug(dir: &Path) -> String {
     let text = dir.to_str().unwrap();

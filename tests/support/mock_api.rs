@@ -421,20 +421,14 @@ fn respond(rec: &Recorded, shared: &Shared) -> Response {
     // Either credential counts: with ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN in
     // the environment the client sends that in one header and apiKeyHelper's key
     // in the other.
-    let limited = {
-        let set = lock(&shared.limited);
+    let made_with = |keys: &Mutex<HashSet<String>>| {
+        let set = lock(keys);
         [&rec.api_key, &rec.bearer]
             .into_iter()
             .flatten()
             .any(|k| set.contains(k))
     };
-    let retryable = {
-        let set = lock(&shared.retryable);
-        [&rec.api_key, &rec.bearer]
-            .into_iter()
-            .flatten()
-            .any(|k| set.contains(k))
-    };
+    let (limited, retryable) = (made_with(&shared.limited), made_with(&shared.retryable));
     let mut resp = if retryable {
         Response::json(
             429,
