@@ -135,13 +135,32 @@ grep -q '^ok    mode: privileged' "$work/doctor.out" || { cat "$work/doctor.out"
 out=$(as_user "$bin" --account b --mode privileged -- sh -c 'ls -A ~/.claude-a | wc -l') ||
     fail "a privileged launch failed"
 [[ $out == 0 ]] || fail "a privileged session sees $out entries in another account's dir"
+# A local user holds the privileged binary open (its pid on stdout): the
+# inode it holds must lose the capability with the package.
+hold() {
+    as_user sh -c "exec 9<$bin; echo \$\$; exec sleep 600" >"$work/holder" &
+    until [[ -s $work/holder ]]; do sleep 0.05; done
+    holder=$(cat "$work/holder")
+    held=/proc/$holder/fd/9
+    # Control: the held inode has the capability now.
+    [[ $(getcap "$held") == *cap_sys_admin[=+]p* ]] || fail "control: the held binary has no capability"
+}
+unhold() { kill "$holder"; wait; rm -f "$work/holder"; }
+hold
 CF_RUN_PRIVILEGED=0 dpkg_i
 [[ ! -e /etc/claude-failover/privileged && -z $(getcap "$bin") ]] ||
     fail "CF_RUN_PRIVILEGED=0 left the marker or the capability"
+[[ -z $(getcap "$held") ]] || fail "after CF_RUN_PRIVILEGED=0, a held descriptor keeps $(getcap "$held")"
+echo "CF_RUN_PRIVILEGED=0: the binary a user held open has no capability left"
+unhold
 CF_RUN_PRIVILEGED=1 dpkg_i # purged below, marker and all
+hold
 
 echo "== dpkg --purge cf-run"
 dpkg --purge cf-run >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg --purge cf-run failed"; }
+[[ -z $(getcap "$held") ]] || fail "after the purge, a held descriptor keeps $(getcap "$held")"
+echo "purge: the binary a user held open has no capability left"
+unhold
 userdel -r cf-pkg-check >/dev/null 2>&1 || true
 while read -r path; do
     [[ -d $path || ! -e $path ]] || fail "$path is left after the purge"

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::monitor::{self, Role};
 use crate::plan::{Action, Plan};
 use crate::session::{self, Lock, Record, State};
-use crate::{checks, exec, mounts, namespace, resolve, seccomp, symlink};
+use crate::{checks, exec, mounts, namespace, resolve, scope, seccomp, symlink};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
     let uid = plan.uid;
@@ -117,6 +117,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     if !plan.mode.namespaced() {
         namespace::drop_privileges(plan.no_new_privs)?;
         seccomp::guard_terminal(&privilege, plan.no_new_privs)?;
+        scope::confine(&privilege, plan.no_new_privs)?;
         if let Some(lock) = &lock {
             lock.inherit()?;
         }
@@ -137,8 +138,10 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         Role::Pid1(pid1) => {
             // 6. The namespace's own /proc: none of the user's other processes.
             mounts::proc(&privilege)?;
-            // 7. No process of the session may type into the terminal.
+            // 7. No process of the session may type into the terminal, nor
+            //    reach an abstract socket or signal a process outside it.
             seccomp::guard_terminal(&privilege, plan.no_new_privs)?;
+            scope::confine(&privilege, plan.no_new_privs)?;
             // 8. Nothing privileged survives into the session.
             namespace::drop_privileges(plan.no_new_privs)?;
             // 9. The command, pid 2, forked by pid 1.

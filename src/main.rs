@@ -27,6 +27,7 @@ mod output;
 mod plan;
 mod policy;
 mod resolve;
+mod scope;
 mod seccomp;
 mod session;
 mod supervise;

@@ -218,6 +218,26 @@ pub fn trial_launch(config_path: &Path, user: &User) -> Item {
     }
 }
 
+/// Whether the kernel scopes sessions with Landlock (ABI 6, Linux 6.12):
+/// without it a session can reach abstract Unix sockets (X11, some buses)
+/// and signal processes outside it that its PID namespace does not hide.
+pub fn landlock_scopes() -> Item {
+    let name = "landlock scopes";
+    if crate::scope::available() {
+        return ok(
+            name,
+            "sessions reach no abstract socket and signal no process outside them",
+        );
+    }
+    bad(
+        Status::Warn,
+        name,
+        "this kernel has no Landlock ABI 6: sessions can reach abstract Unix sockets (X11's, \
+         some buses) made outside them (SECURITY.md lists this as open)",
+        "a kernel of 6.12 or later, with landlock in its lsm= list",
+    )
+}
+
 /// The background supervisor's socket dir in the shared /tmp: another
 /// user's there sends every session to a private /tmp of its own.
 pub fn daemon_sockets(user: &User) -> Item {

@@ -91,6 +91,7 @@ fn check_all(config_path: &Path, user: &User) -> (Vec<Item>, Option<Mode>) {
         items.push(host::second_mounts(config));
         items.extend(dirs::launch_checks(config, user, mode));
     }
+    items.push(host::landlock_scopes());
     items.push(host::daemon_sockets(user));
     items.push(host::stale_locks(&State::of(user)));
     items.push(host::claude_on_path());
