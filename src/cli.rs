@@ -274,9 +274,15 @@ pub struct LaunchArgs {
     #[arg(long)]
     pub wait: bool,
 
-    /// Give the session an empty /tmp of its own [default: the config's private_tmp]
-    #[arg(long)]
+    /// Give the session an empty /tmp of its own [default: yes in the
+    /// namespace modes, unless the config says private_tmp = false]
+    #[arg(long, conflicts_with = "shared_tmp")]
     pub private_tmp: bool,
+
+    /// Let the session share the host's /tmp (tmux's and X11's sockets, other
+    /// sessions' files): the private /tmp's opt-out, for one launch
+    #[arg(long)]
+    pub shared_tmp: bool,
 
     /// Pass this credential variable (ANTHROPIC_API_KEY, ...) from your
     /// environment to the command; cf-run removes them otherwise, so that the

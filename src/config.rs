@@ -31,8 +31,9 @@ pub struct Config {
     /// Let setuid programs elevate inside sessions (no no_new_privs); only
     /// where the admin's policy allows it.
     pub setuid: bool,
-    /// Give each session an empty /tmp of its own (namespace modes).
-    pub private_tmp: bool,
+    /// `private_tmp`: whether each namespace session gets an empty /tmp of
+    /// its own; unset, it does.
+    pub private_tmp: Option<bool>,
     /// In the order written: the failover order.
     pub accounts: Vec<Account>,
     /// Further dirs under `~/.claude/` shared by every account, from `[share]`.
@@ -90,7 +91,7 @@ struct Raw {
     #[serde(default)]
     setuid: bool,
     #[serde(default)]
-    private_tmp: bool,
+    private_tmp: Option<bool>,
     accounts: IndexMap<String, RawAccount>,
     #[serde(default)]
     share: IndexMap<String, RawShare>,

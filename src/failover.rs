@@ -109,7 +109,8 @@ pub struct Supervised {
     pub continue_prompt: String,
     /// Passed on to each launch.
     pub keep_env: Vec<String>,
-    pub private_tmp: bool,
+    /// `--private-tmp` (true) or `--shared-tmp` (false), if given.
+    pub private_tmp: Option<bool>,
     /// When every account is limited, wait for the first reset instead of ending.
     pub wait: bool,
 }
@@ -189,9 +190,11 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
         for name in &req.keep_env {
             launch.args(["--keep-env", name]);
         }
-        if req.private_tmp {
-            launch.arg("--private-tmp");
-        }
+        match req.private_tmp {
+            Some(true) => launch.arg("--private-tmp"),
+            Some(false) => launch.arg("--shared-tmp"),
+            None => &mut launch,
+        };
         // An API-key account's 429 is retried ten times (about 3 minutes)
         // before the client records it: a few are enough to tell a passing
         // rate limit from one that stays. The user's own setting wins.

@@ -69,6 +69,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::Link { link, to } => symlink::link(link, to, uid).map(|()| None)?,
             Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
             Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
+            Action::PrivateRuntime { dir } => mounts::private_runtime(dir, uid, &privilege)?,
             Action::DaemonSockets { dir } => {
                 let (path, own) = state.daemon_dir(&plan.account.name)?;
                 // A dir someone else made first (or anything but a dir of

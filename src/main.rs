@@ -185,6 +185,11 @@ fn load_config(cli: &Cli, user: &User) -> Result<Config> {
     Config::load(&config_path(cli, user), user.uid, &user.home)
 }
 
+/// `--private-tmp` or `--shared-tmp`, if either was given.
+fn tmp_choice(args: &LaunchArgs) -> Option<bool> {
+    (args.private_tmp || args.shared_tmp).then_some(args.private_tmp)
+}
+
 fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     let config = load_config(cli, user)?;
     if args.failover {
@@ -194,7 +199,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
             command: args.command.clone(),
             continue_prompt: args.continue_prompt.clone(),
             keep_env: args.keep_env.clone(),
-            private_tmp: args.private_tmp,
+            private_tmp: tmp_choice(args),
             wait: args.wait,
         };
         return failover::supervise(&config, &config_path(cli, user), user, request);
@@ -206,7 +211,7 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
         wait: args.wait,
         caller_env: caller_env(),
         keep_env: args.keep_env.clone(),
-        private_tmp: args.private_tmp,
+        private_tmp: tmp_choice(args),
     };
     start(
         &config,

@@ -127,6 +127,19 @@ pub fn tmpfs(dir: &Path, privilege: &Privilege) -> Result<Option<Expect>> {
     }))
 }
 
+/// Mounts an empty tmpfs, the user's and theirs only, over their runtime
+/// dir `dir` (a real directory of theirs).
+pub fn private_runtime(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
+    let target = resolve::owned_dir(dir, uid, "runtime dir")?;
+    let options = [(c"mode", c"0700")];
+    let mount = privilege.with(|| new_tmpfs(&options, BIND_FLAGS, &target, dir))?;
+    Ok(Some(Expect {
+        target: dir.to_path_buf(),
+        mount,
+        flags: FsFlags::ST_NOSUID | FsFlags::ST_NODEV,
+    }))
+}
+
 /// Mounts a new tmpfs with `options` and `attrs` on `target` (the dir `dir`).
 fn new_tmpfs(
     options: &[(&CStr, &CStr)],

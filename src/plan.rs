@@ -49,6 +49,9 @@ pub enum Action {
     MakeDir { path: PathBuf },
     /// Mount an empty tmpfs (mode 1777) over `dir`: the session's own.
     Tmpfs { dir: PathBuf },
+    /// Mount an empty tmpfs (mode 0700, the user's) over the user's runtime
+    /// dir `dir`: the session's own.
+    PrivateRuntime { dir: PathBuf },
     /// Bind a fresh dir of this launch's over `dir`, the client's
     /// per-process files (`sessions/`), when the client has made it: every
     /// client is pid 2 in its own PID namespace, so two sessions of one
@@ -105,8 +108,8 @@ pub struct Request {
     pub caller_env: Vec<String>,
     /// Credential variables to pass on from the caller's environment all the same.
     pub keep_env: Vec<String>,
-    /// `--private-tmp`: an empty /tmp for this session.
-    pub private_tmp: bool,
+    /// `--private-tmp` (true) or `--shared-tmp` (false), if given.
+    pub private_tmp: Option<bool>,
 }
 
 impl Plan {
@@ -146,6 +149,7 @@ impl Plan {
                 shared: share.dir.clone(),
             });
         }
+        let asked_tmp = request.private_tmp.or(config.private_tmp);
         let config_dir = if mode.namespaced() {
             let others = config.accounts.iter().filter(|a| a.name != account.name);
             checks.push(Check::OwnedDirOrAbsent {
@@ -188,7 +192,8 @@ impl Plan {
                         dst: s.dir.clone(),
                     }),
             );
-            if request.private_tmp || config.private_tmp {
+            let private_tmp = asked_tmp.unwrap_or(true);
+            if private_tmp {
                 actions.push(Action::Tmpfs { dir: "/tmp".into() });
             }
             // The client's background supervisor keeps its sockets under
@@ -203,19 +208,28 @@ impl Plan {
             // registry, client dirs, sockets, cool-downs) is out of the
             // session's reach. Made first, so that the session cannot make
             // it in their place.
-            // Under a private /tmp, the fallback runtime dir is out of sight already.
-            let private_tmp = request.private_tmp || config.private_tmp;
+            // The runtime one is out of sight already under a private /tmp
+            // (the fallback) or the session's own runtime dir.
+            let runtime = state.runtime_home();
+            let hidden = |d: &PathBuf| {
+                private_tmp && d.starts_with("/tmp")
+                    || runtime.as_ref().is_some_and(|r| d.starts_with(r))
+            };
             let state_dirs = [&state.dir, &state.keep];
-            for dir in state_dirs
-                .into_iter()
-                .filter(|d| !(private_tmp && d.starts_with("/tmp")))
-            {
+            for dir in state_dirs.into_iter().filter(|d| !hidden(d)) {
                 checks.push(Check::OwnedDirOrAbsent {
                     path: dir.clone(),
                     what: "cf-run's state dir".into(),
                 });
                 actions.push(Action::MakeDir { path: dir.clone() });
                 actions.push(Action::Cover { dir: dir.clone() });
+            }
+            // The user's runtime dir holds the sockets of their services (the
+            // D-Bus session bus and systemd --user, ssh-agent, gpg-agent,
+            // pipewire, wayland), through which a session could act outside
+            // every namespace: the session gets an empty one of its own.
+            if let Some(dir) = runtime {
+                actions.push(Action::PrivateRuntime { dir });
             }
             config.target.clone()
         } else {
@@ -229,7 +243,7 @@ impl Plan {
                     s.dir.display()
                 );
             }
-            if request.private_tmp || config.private_tmp {
+            if asked_tmp == Some(true) {
                 bail!(
                     "a private /tmp needs a namespace; symlink mode has none: use --mode \
                      userns or privileged, or drop --private-tmp (private_tmp in the config)"
@@ -328,6 +342,12 @@ impl fmt::Display for Action {
                 "an empty tmpfs over {} (mode 1777, nosuid, nodev): the session's own",
                 dir.display()
             ),
+            Action::PrivateRuntime { dir } => write!(
+                f,
+                "an empty tmpfs over {} (mode 0700, nosuid, nodev): the session's own runtime \
+                 dir, without the sockets of your services (D-Bus, systemd --user, agents)",
+                dir.display()
+            ),
             Action::DaemonSockets { dir } => write!(
                 f,
                 "bind the account's own dir for its background supervisor (cf-run's state \
@@ -387,6 +407,7 @@ impl fmt::Display for Plan {
                 | Action::BindReadOnly { .. }
                 | Action::Cover { .. }
                 | Action::Tmpfs { .. }
+                | Action::PrivateRuntime { .. }
                 | Action::ClientFiles { .. }
                 | Action::DaemonSockets { .. } => "mount",
                 Action::Link { .. } | Action::MakeDir { .. } => "change",
@@ -510,15 +531,27 @@ dir = "/srv/three"
         (CONFIG_DIR_VAR.into(), dir.into())
     }
 
-    /// The last actions of every namespace launch: cf-run's state dirs,
-    /// made, then covered (the runtime one depends on the host: /run/user/UID
-    /// or /tmp).
-    fn state_actions() -> Vec<Action> {
-        let state = State::of(&user());
-        [state.dir, "/home/u/.local/state/cf-run".into()]
-            .into_iter()
-            .flat_map(|dir| [Action::MakeDir { path: dir.clone() }, Action::Cover { dir }])
-            .collect()
+    /// The last actions of every namespace launch, by default: the private
+    /// /tmp, the supervisor's sockets, cf-run's state dir that outlives a
+    /// reboot, made, then covered (the runtime one is out of sight: in /tmp,
+    /// or in /run/user/UID, which gets a tmpfs of the session's own where
+    /// the host has it).
+    fn last_actions() -> Vec<Action> {
+        let keep = PathBuf::from("/home/u/.local/state/cf-run");
+        let mut last = vec![
+            Action::Tmpfs { dir: "/tmp".into() },
+            Action::DaemonSockets {
+                dir: "/tmp/cc-daemon-1001".into(),
+            },
+            Action::MakeDir { path: keep.clone() },
+            Action::Cover { dir: keep },
+        ];
+        last.extend(
+            State::of(&user())
+                .runtime_home()
+                .map(|dir| Action::PrivateRuntime { dir }),
+        );
+        last
     }
 
     fn bind(src: &str, dst: &str) -> Action {
@@ -547,12 +580,9 @@ dir = "/srv/three"
                         Action::Cover {
                             dir: "/srv/three".into()
                         },
-                        Action::DaemonSockets {
-                            dir: "/tmp/cc-daemon-1001".into()
-                        },
                     ]
                     .as_slice(),
-                    &state_actions(),
+                    &last_actions(),
                 ]
                 .concat()
             );
@@ -582,7 +612,6 @@ dir = "/srv/three"
                 "/home/u/.claude/projects",
                 "/home/u/.claude-one",
                 "/srv/three",
-                State::of(&user()).dir.to_str().unwrap(),
                 "/home/u/.local/state/cf-run",
             ]
         );
@@ -643,12 +672,9 @@ dir = "/srv/three"
                         dir: "/home/u/one/sessions".into()
                     },
                     bind("/home/u/one", "/home/u/.claude"),
-                    Action::DaemonSockets {
-                        dir: "/tmp/cc-daemon-1001".into()
-                    },
                 ]
                 .as_slice(),
-                &state_actions(),
+                &last_actions(),
             ]
             .concat()
         );
@@ -672,6 +698,35 @@ dir = "/srv/three"
             path: "/home/u/.claude/plans".into(),
             shared: "/home/u/sh/plans".into()
         }));
+    }
+
+    #[test]
+    fn tmp_is_private_in_a_namespace_unless_the_config_or_the_launch_says_shared() {
+        let private = |config: &Config, tmp: Option<bool>, mode| {
+            let mut r = request("two", &[]);
+            r.private_tmp = tmp;
+            Plan::build(config, r, &user(), asked(mode)).map(|p| {
+                p.actions
+                    .iter()
+                    .any(|a| *a == Action::Tmpfs { dir: "/tmp".into() })
+            })
+        };
+        let shared = Config::parse(
+            "shared_projects = \"~/s\"\nprivate_tmp = false\n[accounts.two]\ndir = \"~/two\"\n",
+            Path::new("/home/u"),
+        )
+        .unwrap();
+        assert!(private(&config(), None, Mode::Userns).unwrap());
+        assert!(!private(&config(), Some(false), Mode::Userns).unwrap());
+        assert!(!private(&shared, None, Mode::Privileged).unwrap());
+        assert!(private(&shared, Some(true), Mode::Privileged).unwrap());
+        // Symlink mode has no namespace: no /tmp of its own, refused only when asked.
+        assert!(!private(&config(), None, Mode::Symlink).unwrap());
+        let e = private(&config(), Some(true), Mode::Symlink).unwrap_err();
+        assert!(
+            e.to_string().contains("a private /tmp needs a namespace"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -74,6 +74,13 @@ impl State {
         }
     }
 
+    /// The user's runtime dir (`/run/user/UID`), when cf-run keeps its
+    /// runtime state there.
+    pub fn runtime_home(&self) -> Option<PathBuf> {
+        let home = self.dir.parent()?;
+        home.starts_with("/run/user").then(|| home.to_path_buf())
+    }
+
     /// This state with its runtime dir opened (made if missing) now, to be
     /// reached through that descriptor from here on, covered or not.
     pub fn pinned(&self) -> Result<State> {

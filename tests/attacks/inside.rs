@@ -571,9 +571,10 @@ fn a_session_cannot_type_into_the_callers_terminal() {
 /// Attack (inside, shared places): a compte1 session leaves a file in /tmp
 /// for a compte2 session to pick up, or reads what compte2's client left
 /// there (2.1.332 keeps per-user state under /tmp/claude-UID).
-/// Outcome: with `--private-tmp` each session has an empty /tmp of its own
-/// (sticky, nosuid, nodev) that vanishes with it; without a namespace it is
-/// refused (125). Control: without the option the file crosses over.
+/// Outcome: by default (and with `--private-tmp`) each namespace session has
+/// an empty /tmp of its own (sticky, nosuid, nodev) that vanishes with it;
+/// asked for without a namespace it is refused (125). Control: with
+/// `--shared-tmp` (or `private_tmp = false`) the file crosses over.
 #[test]
 fn a_private_tmp_keeps_sessions_from_meeting_in_tmp() {
     let user = TestUser::acquire();
@@ -624,10 +625,32 @@ fn a_private_tmp_keeps_sessions_from_meeting_in_tmp() {
             !Path::new(&marker).exists(),
             "{mode:?}: the private /tmp reached the host's"
         );
-        // Control: the host's /tmp is one place for every session.
+        // The default is the same.
         let left = launch(&user, mode, "compte1", &sh(&leave));
-        assert_eq!(code(&left), Some(0));
+        assert_eq!(code(&left), Some(0), "{mode:?}: {}", stderr(&left));
         let picked = launch(&user, mode, "compte2", &sh(&pick));
+        assert!(
+            stdout(&picked).contains("No such file"),
+            "{mode:?}: {}",
+            stdout(&picked)
+        );
+        // Control: shared (`--shared-tmp`), the host's /tmp is one place for
+        // every session.
+        let shared = |account: &'static str, script: &str| {
+            let mut a = vec![
+                "--mode",
+                mode.name(),
+                "--account",
+                account,
+                "--shared-tmp",
+                "--",
+            ];
+            a.extend(sh(script));
+            user.run(mode.bin(), &a)
+        };
+        let left = shared("compte1", &leave);
+        assert_eq!(code(&left), Some(0));
+        let picked = shared("compte2", &pick);
         assert!(
             stdout(&picked).starts_with("from-compte1\n"),
             "control: {}",
@@ -811,7 +834,18 @@ fn a_session_cannot_reach_another_accounts_background_supervisor() {
         }
         fs::write("/tmp/cf-run-planted", "").unwrap();
         for mode in NAMESPACED {
-            let out = launch(&user, mode, "compte1", &sh(&show));
+            // Under the default private /tmp the planted dir is out of sight:
+            // the shared /tmp is where it matters.
+            let mut a = vec![
+                "--mode",
+                mode.name(),
+                "--account",
+                "compte1",
+                "--shared-tmp",
+                "--",
+            ];
+            a.extend(sh(&show));
+            let out = user.run(mode.bin(), &a);
             assert_eq!(code(&out), Some(0), "{plant} {mode:?}: {}", stderr(&out));
             assert_eq!(
                 stdout(&out),
@@ -995,4 +1029,128 @@ fn a_session_reaches_no_abstract_socket_and_signals_nothing_outside() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+/// Attack (inside, the user's services): the caller works in tmux, whose
+/// server socket is in the shared /tmp (`/tmp/tmux-UID/NAME`); a session
+/// runs `tmux -L NAME send-keys ... Enter` and the caller's shell runs the
+/// line (the same door as TIOCSTI, through another lock).
+/// Outcome: refused in both namespace modes by default: the session's /tmp
+/// is its own, with no server socket in it. Control: with `--shared-tmp`
+/// the line reaches the caller's shell, which runs it.
+#[test]
+fn a_session_cannot_drive_the_callers_tmux() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let socket = format!("cf-run-caller-{}", user.uid);
+    let tmux = |args: &[&str]| {
+        let mut all = vec!["-L", socket.as_str()];
+        all.extend(args);
+        user.run(Path::new("/usr/bin/tmux"), &all)
+    };
+    let _ = tmux(&["kill-server"]);
+    let started = tmux(&["new-session", "-d", "-s", "t", "bash --norc -i"]);
+    assert_eq!(code(&started), Some(0), "{}", stderr(&started));
+    let pwned = user.path("pwned");
+    let drive = format!("tmux -L {socket} send-keys -t t 'touch ~/pwned' Enter; echo sent=$?");
+    for mode in NAMESPACED {
+        let out = launch(&user, mode, "compte1", &sh(&drive));
+        assert!(
+            stdout(&out).contains("sent=1"),
+            "{mode:?}: {}",
+            stdout(&out)
+        );
+        // The caller's shell ran nothing: a line the shell is sent runs at
+        // once, so the control below shows how soon the file would be there.
+        let marker = tmux(&["send-keys", "-t", "t", "touch ~/marker", "Enter"]);
+        assert_eq!(code(&marker), Some(0));
+        wait_until("the caller's own line", || user.path("marker").exists());
+        fs::remove_file(user.path("marker")).unwrap();
+        assert!(
+            !pwned.exists(),
+            "{mode:?}: the session drove the caller's tmux"
+        );
+    }
+    // Control: sharing the host's /tmp, the session drives the caller's shell.
+    let mut a = vec![
+        "--mode",
+        "userns",
+        "--account",
+        "compte1",
+        "--shared-tmp",
+        "--",
+    ];
+    a.extend(sh(&drive));
+    let out = user.run(Mode::Userns.bin(), &a);
+    assert!(stdout(&out).contains("sent=0"), "control: {}", stdout(&out));
+    wait_until("the planted line to run", || pwned.exists());
+    let _ = tmux(&["kill-server"]);
+}
+
+/// Attack (inside, the user's services): on a logind host the user's
+/// runtime dir `/run/user/UID` holds the D-Bus session bus and `systemd
+/// --user` (`bus`), through which `systemd-run --user CMD` runs CMD outside
+/// every namespace, and ssh-agent's, gpg-agent's, pipewire's and wayland's
+/// sockets. Here a listener stands at `/run/user/UID/bus`.
+/// Outcome: harmless in both namespace modes: the session's runtime dir is
+/// an empty tmpfs of its own (mode 0700, the user's): no `bus` in it; and
+/// cf-run keeps its runtime state in `/run/user/UID/cf-run` there, out of
+/// sight too. Control: outside cf-run the listener answers.
+#[test]
+fn a_session_cannot_reach_the_users_runtime_services() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    // What logind makes at login.
+    let run = PathBuf::from(format!("/run/user/{}", user.uid));
+    fs::create_dir_all(&run).unwrap();
+    chown(&run, Some(user.uid), Some(user.gid)).unwrap();
+    set_mode(&run, 0o700);
+    let bus = run.join("bus");
+    let listen = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.bind('{}')\n\
+         s.listen()\n\
+         print('listening', flush=True)\n\
+         while True:\n    c, _ = s.accept(); c.send(b'answered'); c.close()\n",
+        bus.display()
+    );
+    let mut listener = user
+        .command(Path::new("/usr/bin/python3"), &["-c", &listen], &[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "listening\n");
+    let probe = format!(
+        "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); \
+         s.connect('{}'); print(s.recv(8).decode())\" 2>&1; stat -c '%a %u' {}; ls -A {1}",
+        bus.display(),
+        run.display()
+    );
+    let control = user.run(Path::new("/bin/sh"), &["-c", &probe]);
+    assert!(
+        stdout(&control).contains("answered"),
+        "control: {}",
+        stdout(&control)
+    );
+    for mode in NAMESPACED {
+        let out = launch(&user, mode, "compte1", &sh(&probe));
+        let o = stdout(&out);
+        assert_eq!(code(&out), Some(0), "{mode:?}: {}", stderr(&out));
+        assert!(!o.contains("answered"), "{mode:?} reached the bus: {o}");
+        assert!(o.contains("FileNotFoundError"), "{mode:?}: {o}");
+        // Empty, the user's, only theirs.
+        assert!(o.ends_with(&format!("700 {}\n", user.uid)), "{mode:?}: {o}");
+    }
+    // cf-run's runtime state went to the logind dir.
+    assert!(run.join("cf-run/sessions").is_dir());
+    listener.kill().unwrap();
+    listener.wait().unwrap();
+    fs::remove_dir_all(&run).unwrap();
 }
