@@ -942,16 +942,9 @@ fn the_lock_follows_a_resume_inside_the_real_client() {
         tui.stop();
         return;
     }
-    tui.keys(&[&format!("/resume {OTHER}"), "Enter"]);
-    let start = Instant::now();
-    while !ps(&user).iter().any(|e| e["session"] == OTHER) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "ps never followed:\n{}",
-            tui.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tui.type_until(&format!("/resume {OTHER}"), "ps to follow", || {
+        ps(&user).iter().any(|e| e["session"] == OTHER)
+    });
     let out = resume(OTHER);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     let out = resume(ID);
@@ -1060,6 +1053,28 @@ impl<'a> Tui<'a> {
         let mut all = vec!["send-keys", "-t", "t"];
         all.extend(keys);
         assert_eq!(self.tmux(&all).status.code(), Some(0));
+    }
+
+    /// Types `line` and Enter until `done` holds: a client still starting
+    /// may drop what is typed, so the line is typed again (over anything
+    /// left in the input) after each 5 s without the outcome, up to a minute.
+    fn type_until(&self, line: &str, what: &str, done: impl Fn() -> bool) {
+        let start = Instant::now();
+        loop {
+            self.keys(&["C-u", line, "Enter"]);
+            let typed = Instant::now();
+            while typed.elapsed() < Duration::from_secs(5) {
+                if done() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no {what}:\n{}",
+                self.screen()
+            );
+        }
     }
 
     fn screen(&self) -> String {
@@ -1254,8 +1269,9 @@ fn failover_follows_the_session_the_client_picks_and_moves_to() {
     let on = if oldest_client() {
         ID
     } else {
-        tui.keys(&[&format!("/resume {OTHER}"), "Enter"]);
-        wait_for_session(&user, OTHER);
+        tui.type_until(&format!("/resume {OTHER}"), "ps to follow", || {
+            ps(&user).iter().any(|e| e["session"] == OTHER)
+        });
         OTHER
     };
     mock.rate_limit_key("KEY-compte1");

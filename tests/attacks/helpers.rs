@@ -174,7 +174,7 @@ pub(crate) fn run_argv(user: &TestUser, argv: &[OsString]) -> Output {
 /// Mount points the host does not have, with each mount's root and options,
 /// less the account's socket dir for its background supervisor, which every
 /// namespace launch binds from the state dir over /tmp/cc-daemon-UID, and
-/// the cover of cf-run's runtime state dir (/tmp/cf-run-UID for a test user).
+/// the session's own /tmp.
 pub(crate) fn new_mounts(session: &str, host: &str) -> Vec<(String, String, String)> {
     let point = |l: &str| l.split(' ').nth(4).unwrap_or("").to_owned();
     let known: Vec<String> = host.lines().map(point).collect();
@@ -182,7 +182,7 @@ pub(crate) fn new_mounts(session: &str, host: &str) -> Vec<(String, String, Stri
         let f: Vec<&str> = l.split(' ').collect();
         f.len() > 4
             && (f[4].starts_with("/tmp/cc-daemon-") && f[3].contains("/daemons/")
-                || f[4].starts_with("/tmp/cf-run-") && f[3] == "/")
+                || f[4] == "/tmp" && f[3] == "/")
     };
     session
         .lines()

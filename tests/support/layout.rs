@@ -47,7 +47,9 @@ pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
         require_root();
-        let dir = std::env::temp_dir().join(format!("cf-run-tests-{}", std::process::id()));
+        // Not in /tmp: every session has a /tmp of its own, where the
+        // binaries and helpers would not be.
+        let dir = PathBuf::from(format!("/var/tmp/cf-run-tests-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let plain = dir.join("cf-run");
@@ -121,7 +123,7 @@ pub const NSS_UID: u32 = 64242;
 pub const RUNTIME: &str = "@run";
 
 /// Where that user's NSS files and home live.
-const NSS_DIR: &str = "/tmp/cf-run-nss";
+const NSS_DIR: &str = "/var/tmp/cf-run-nss";
 
 impl TestUser {
     /// Takes a free user from the pool (creating it on first use) and empties its home.
