@@ -192,7 +192,19 @@ impl Plan {
                         dst: s.dir.clone(),
                     }),
             );
-            let private_tmp = asked_tmp.unwrap_or(true);
+            // A private /tmp would hide a dir the session needs that lies in
+            // the host's /tmp (a home there, as some CI users have).
+            let needed_in_tmp = std::iter::once(&config.target)
+                .chain(shares.iter().map(|s| &s.dir))
+                .find(|d| d.starts_with("/tmp"));
+            let private_tmp = match (asked_tmp, needed_in_tmp) {
+                (Some(true), Some(dir)) => bail!(
+                    "a private /tmp would hide {}, which the session needs: drop --private-tmp \
+                     (private_tmp in the config), or move it out of /tmp",
+                    dir.display()
+                ),
+                (asked, in_tmp) => asked.unwrap_or(in_tmp.is_none()),
+            };
             if private_tmp {
                 actions.push(Action::Tmpfs { dir: "/tmp".into() });
             }
@@ -720,6 +732,15 @@ dir = "/srv/three"
         assert!(!private(&config(), Some(false), Mode::Userns).unwrap());
         assert!(!private(&shared, None, Mode::Privileged).unwrap());
         assert!(private(&shared, Some(true), Mode::Privileged).unwrap());
+        // A home in /tmp keeps the host's /tmp, unless asked: then refused.
+        let in_tmp = Config::parse(
+            "shared_projects = \"/tmp/h/s\"\n[accounts.two]\ndir = \"/tmp/h/two\"\n",
+            Path::new("/tmp/h"),
+        )
+        .unwrap();
+        assert!(!private(&in_tmp, None, Mode::Userns).unwrap());
+        let e = private(&in_tmp, Some(true), Mode::Userns).unwrap_err();
+        assert!(e.to_string().contains("would hide /tmp/h/.claude"), "{e}");
         // Symlink mode has no namespace: no /tmp of its own, refused only when asked.
         assert!(!private(&config(), None, Mode::Symlink).unwrap());
         let e = private(&config(), Some(true), Mode::Symlink).unwrap_err();
