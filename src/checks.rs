@@ -4,7 +4,10 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use std::os::fd::OwnedFd;
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::fcntl::{AT_FDCWD, OFlag};
 use nix::sys::stat::{FileStat, fstat};
 use nix::unistd::Uid;
 
@@ -46,7 +49,26 @@ pub fn verify(check: &Check, uid: Uid) -> Result<()> {
             Entry::Other => Err(resolve::not_a_dir(path, what)),
         },
         Check::HidesNothing { path, shared } => hides_nothing(path, shared),
+        Check::OwnedSocket { path } => owned_socket(path, uid).map(drop),
     }
+}
+
+/// Opens the socket `path`, which must be the user's, reached without
+/// symlinks: a service of theirs that the config lets sessions reach.
+pub fn owned_socket(path: &Path, uid: Uid) -> Result<OwnedFd> {
+    let shown = path.display();
+    let fd = resolve::open_at(AT_FDCWD, path, OFlag::O_PATH | OFlag::O_NOFOLLOW)
+        .map_err(|e| resolve::refused(path, e))
+        .with_context(|| format!("the config's sockets name {shown}"))?;
+    let st = fstat(&fd).map_err(|e| anyhow!("fstat({shown}) => {e}"))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(Refusal::error(
+            Why::WrongType,
+            format!("{shown}, in the config's sockets, is not a socket"),
+        ));
+    }
+    resolve::check_owner(path, &st, uid, "socket")?;
+    Ok(fd)
 }
 
 /// Refuses a dir that another user may write to: in an account dir they

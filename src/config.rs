@@ -34,6 +34,9 @@ pub struct Config {
     /// `private_tmp`: whether each namespace session gets an empty /tmp of
     /// its own; unset, it does.
     pub private_tmp: Option<bool>,
+    /// Sockets of the user's services (`sockets`) that sessions reach on
+    /// purpose, though their /tmp or runtime dir is their own.
+    pub sockets: Vec<PathBuf>,
     /// In the order written: the failover order.
     pub accounts: Vec<Account>,
     /// Further dirs under `~/.claude/` shared by every account, from `[share]`.
@@ -92,6 +95,8 @@ struct Raw {
     setuid: bool,
     #[serde(default)]
     private_tmp: Option<bool>,
+    #[serde(default)]
+    sockets: Vec<String>,
     accounts: IndexMap<String, RawAccount>,
     #[serde(default)]
     share: IndexMap<String, RawShare>,
@@ -180,6 +185,21 @@ impl Config {
             mode: raw.mode,
             setuid: raw.setuid,
             private_tmp: raw.private_tmp,
+            sockets: raw
+                .sockets
+                .iter()
+                .map(|raw| {
+                    let path = expand(raw, home).context("sockets")?;
+                    if !(path.starts_with("/tmp") || path.starts_with("/run/user")) {
+                        bail!(
+                            "sockets: {} is neither in /tmp nor in /run/user: sessions reach it \
+                             anyway; leave it out",
+                            path.display()
+                        );
+                    }
+                    Ok(path)
+                })
+                .collect::<Result<_>>()?,
             accounts,
             extra_shares: raw
                 .share
@@ -449,6 +469,27 @@ dir = "/srv/claude//alpha/"
             let e = err(&text);
             assert!(e.contains(want), "{a} {b} {shared}: {e}");
         }
+    }
+
+    #[test]
+    fn sockets_are_those_a_session_dir_of_its_own_would_hide() {
+        let c = parse(&format!(
+            "sockets = [\"/run/user/1/gnupg/S.x\", \"/tmp/ssh-a/agent.1\"]{GOOD}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.sockets,
+            [
+                PathBuf::from("/run/user/1/gnupg/S.x"),
+                PathBuf::from("/tmp/ssh-a/agent.1")
+            ]
+        );
+        let e = err(&format!("sockets = [\"~/agent.sock\"]{GOOD}"));
+        assert!(
+            e.contains("/home/u/agent.sock is neither in /tmp nor in /run/user"),
+            "{e}"
+        );
+        assert!(parse(GOOD).unwrap().sockets.is_empty());
     }
 
     #[test]

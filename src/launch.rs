@@ -38,6 +38,15 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     //     dirs can be bound from): the session's parent keeps using it once
     //     step 3 has covered it.
     let state = plan.state.pinned()?;
+    //     The sockets the config lets the session reach, opened here too,
+    //     before the session's own /tmp and runtime dir hide them.
+    let mut sockets = vec![];
+    for action in &plan.actions {
+        if let Action::KeepSocket { path } = action {
+            sockets.push(checks::owned_socket(path, uid)?);
+        }
+    }
+    let mut sockets = sockets.into_iter();
     // 3. The changes, in order, each through descriptors opened without
     //    following symlinks. A covered dir that another mount also reaches
     //    (a bind of /home elsewhere) is covered there too.
@@ -70,6 +79,10 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
             Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
             Action::PrivateRuntime { dir } => mounts::private_runtime(dir, uid, &privilege)?,
+            Action::KeepSocket { path } => {
+                let socket = sockets.next().context("a socket not opened")?;
+                mounts::keep_socket(socket, path, uid, &privilege)?
+            }
             Action::DaemonSockets { dir } => {
                 let (path, own) = state.daemon_dir(&plan.account.name)?;
                 // A dir someone else made first (or anything but a dir of

@@ -140,6 +140,46 @@ pub fn private_runtime(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Op
     }))
 }
 
+/// Binds the socket `socket` (opened on the host's view) to the same path
+/// in the session's own /tmp or runtime dir, on a new empty file there.
+pub fn keep_socket(
+    socket: OwnedFd,
+    path: &Path,
+    uid: Uid,
+    privilege: &Privilege,
+) -> Result<Option<Expect>> {
+    let shown = path.display();
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        bail!("socket {shown} has no parent directory");
+    };
+    let dir = resolve::make_dirs(parent, uid)?;
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW;
+    let made = nix::fcntl::openat(&dir, name, flags, nix::sys::stat::Mode::S_IRUSR)
+        .map_err(|e| anyhow!("openat({shown}) => {e}"))?;
+    drop(made);
+    let target = resolve::open_at(
+        dir.as_fd(),
+        Path::new(name),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW,
+    )
+    .map_err(|e| resolve::refused(path, e))?;
+    let mount = privilege.with(|| {
+        let tree =
+            sys::clone_tree(socket.as_fd()).map_err(|e| anyhow!("open_tree({shown}) => {e}"))?;
+        sys::set_attrs(tree.as_fd(), BIND_FLAGS)
+            .map_err(|e| anyhow!("mount_setattr({shown}, nosuid|nodev) => {e}"))?;
+        let mount = identify(tree.as_fd(), path)?;
+        sys::attach(tree.as_fd(), target.as_fd())
+            .map_err(|e| anyhow!("move_mount({shown}) => {e}"))?;
+        Ok(mount)
+    })?;
+    Ok(Some(Expect {
+        target: path.to_path_buf(),
+        mount,
+        flags: FsFlags::ST_NOSUID | FsFlags::ST_NODEV,
+    }))
+}
+
 /// Mounts a new tmpfs with `options` and `attrs` on `target` (the dir `dir`).
 fn new_tmpfs(
     options: &[(&CStr, &CStr)],
@@ -279,7 +319,7 @@ pub fn confirm(expected: &[Expect]) -> Result<()> {
     } in expected
     {
         let shown = target.display();
-        let now = resolve::open_at(AT_FDCWD, target, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        let now = resolve::open_at(AT_FDCWD, target, OFlag::O_PATH | OFlag::O_NOFOLLOW)
             .map_err(|e| resolve::refused(target, e))?;
         let found = sys::identity(now.as_fd()).map_err(|e| anyhow!("statx({shown}) => {e}"))?;
         if found != *mount {

@@ -30,6 +30,8 @@ pub enum Check {
     /// Absent, empty, or a symlink to the shared dir: mounting over it or
     /// replacing it hides no transcript nor any other file.
     HidesNothing { path: PathBuf, shared: PathBuf },
+    /// A socket of the user's, reached without symlinks.
+    OwnedSocket { path: PathBuf },
 }
 
 /// One change, in order.
@@ -52,6 +54,10 @@ pub enum Action {
     /// Mount an empty tmpfs (mode 0700, the user's) over the user's runtime
     /// dir `dir`: the session's own.
     PrivateRuntime { dir: PathBuf },
+    /// Bind the socket `path` (a service of the user's the config names)
+    /// from the host to the same path in the session's own /tmp or runtime
+    /// dir.
+    KeepSocket { path: PathBuf },
     /// Bind a fresh dir of this launch's over `dir`, the client's
     /// per-process files (`sessions/`), when the client has made it: every
     /// client is pid 2 in its own PID namespace, so two sessions of one
@@ -240,8 +246,19 @@ impl Plan {
             // D-Bus session bus and systemd --user, ssh-agent, gpg-agent,
             // pipewire, wayland), through which a session could act outside
             // every namespace: the session gets an empty one of its own.
-            if let Some(dir) = runtime {
+            let private_runtime = runtime.is_some();
+            if let Some(dir) = runtime.clone() {
                 actions.push(Action::PrivateRuntime { dir });
+            }
+            // The services the config lets sessions reach, one socket each,
+            // where a dir of the session's own hides them.
+            for path in &config.sockets {
+                let hidden = private_tmp && path.starts_with("/tmp")
+                    || private_runtime && runtime.as_ref().is_some_and(|r| path.starts_with(r));
+                if hidden {
+                    checks.push(Check::OwnedSocket { path: path.clone() });
+                    actions.push(Action::KeepSocket { path: path.clone() });
+                }
             }
             config.target.clone()
         } else {
@@ -321,6 +338,7 @@ impl fmt::Display for Check {
                 path.display(),
                 shared.display()
             ),
+            Check::OwnedSocket { path } => write!(f, "{} is a socket you own", path.display()),
         }
     }
 }
@@ -353,6 +371,11 @@ impl fmt::Display for Action {
                 f,
                 "an empty tmpfs over {} (mode 1777, nosuid, nodev): the session's own",
                 dir.display()
+            ),
+            Action::KeepSocket { path } => write!(
+                f,
+                "bind the socket {0} (yours, from the config's sockets) to {0} in the session's own dir",
+                path.display()
             ),
             Action::PrivateRuntime { dir } => write!(
                 f,
@@ -420,6 +443,7 @@ impl fmt::Display for Plan {
                 | Action::Cover { .. }
                 | Action::Tmpfs { .. }
                 | Action::PrivateRuntime { .. }
+                | Action::KeepSocket { .. }
                 | Action::ClientFiles { .. }
                 | Action::DaemonSockets { .. } => "mount",
                 Action::Link { .. } | Action::MakeDir { .. } => "change",
@@ -611,7 +635,8 @@ dir = "/srv/three"
             .map(|c| match c {
                 Check::OwnedDir { path, .. }
                 | Check::OwnedDirOrAbsent { path, .. }
-                | Check::HidesNothing { path, .. } => path.to_str().unwrap(),
+                | Check::HidesNothing { path, .. }
+                | Check::OwnedSocket { path } => path.to_str().unwrap(),
             })
             .collect();
         assert_eq!(

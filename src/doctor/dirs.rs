@@ -239,7 +239,8 @@ pub fn launch_checks(config: &Config, user: &User, mode: Option<Mode>) -> Vec<It
             seen.push(check.clone());
             let (Check::OwnedDir { path, .. }
             | Check::OwnedDirOrAbsent { path, .. }
-            | Check::HidesNothing { path, .. }) = &check;
+            | Check::HidesNothing { path, .. }
+            | Check::OwnedSocket { path }) = &check;
             // The account dirs and the shared dir have items of their own.
             if *path == config.shared_projects || config.accounts.iter().any(|a| a.dir == *path) {
                 continue;
@@ -282,6 +283,10 @@ fn name_of(path: &Path, config: &Config) -> String {
 
 fn fix_for(check: &Check, error: &Error, config: &Config) -> String {
     match check {
+        Check::OwnedSocket { path } => format!(
+            "start the service that listens at {}, or drop it from the config's sockets",
+            path.display()
+        ),
         Check::HidesNothing { path, .. } if path.ends_with(config::PROJECTS) => {
             init_command(config)
         }

@@ -1105,28 +1105,32 @@ fn a_session_cannot_reach_the_users_runtime_services() {
     fs::create_dir_all(&run).unwrap();
     chown(&run, Some(user.uid), Some(user.gid)).unwrap();
     set_mode(&run, 0o700);
-    let bus = run.join("bus");
-    let listen = format!(
-        "import socket\n\
-         s = socket.socket(socket.AF_UNIX)\n\
-         s.bind('{}')\n\
-         s.listen()\n\
-         print('listening', flush=True)\n\
-         while True:\n    c, _ = s.accept(); c.send(b'answered'); c.close()\n",
-        bus.display()
-    );
-    let mut listener = user
-        .command(Path::new("/usr/bin/python3"), &["-c", &listen], &[])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
+    let listen = |socket: &Path| {
+        let script = format!(
+            "import socket\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             s.bind('{}')\n\
+             s.listen()\n\
+             print('listening', flush=True)\n\
+             while True:\n    c, _ = s.accept(); c.send(b'answered'); c.close()\n",
+            socket.display()
+        );
+        let mut listener = user
+            .command(Path::new("/usr/bin/python3"), &["-c", &script], &[])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
+            &mut line,
+        )
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "listening\n");
+        assert_eq!(line, "listening\n");
+        listener
+    };
+    let bus = run.join("bus");
+    let mut listener = listen(&bus);
     let probe = format!(
         "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); \
          s.connect('{}'); print(s.recv(8).decode())\" 2>&1; stat -c '%a %u' {}; ls -A {1}",
@@ -1150,7 +1154,35 @@ fn a_session_cannot_reach_the_users_runtime_services() {
     }
     // cf-run's runtime state went to the logind dir.
     assert!(run.join("cf-run/sessions").is_dir());
-    listener.kill().unwrap();
-    listener.wait().unwrap();
+    // A service the config names (`sockets`), the ssh agent here, is
+    // reached on purpose; the bus stays out of reach.
+    let agent = run.join("agent/ssh.sock");
+    fs::create_dir_all(agent.parent().unwrap()).unwrap();
+    chown(agent.parent().unwrap(), Some(user.uid), Some(user.gid)).unwrap();
+    let mut agent_listener = listen(&agent);
+    user.config(&format!(
+        "sockets = [\"{}\"]\n{STANDARD_CONFIG}",
+        agent.display()
+    ));
+    let both = format!(
+        "for p in {} {}; do python3 -c \"import socket, sys; s = socket.socket(socket.AF_UNIX); \
+         s.connect(sys.argv[1]); print(s.recv(8).decode())\" $p 2>&1 | tail -1; done",
+        agent.display(),
+        bus.display()
+    );
+    for mode in NAMESPACED {
+        let out = launch(&user, mode, "compte1", &sh(&both));
+        let o = stdout(&out);
+        assert!(
+            o.starts_with("answered\n"),
+            "{mode:?}: the kept socket: {o}{}",
+            stderr(&out)
+        );
+        assert!(o.contains("FileNotFoundError"), "{mode:?}: the bus: {o}");
+    }
+    for l in [&mut listener, &mut agent_listener] {
+        l.kill().unwrap();
+        l.wait().unwrap();
+    }
     fs::remove_dir_all(&run).unwrap();
 }
