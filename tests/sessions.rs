@@ -1427,3 +1427,23 @@ fn failover_moves_an_api_key_account_that_keeps_answering_429() {
     assert_eq!(tries, want, "compte1 was asked {tries} times");
     tui.stop();
 }
+
+/// `--failover` in symlink mode is refused (125, saying why): no client's
+/// own file can be told apart there, so cf-run could not follow `/resume`
+/// or `--continue`, and two clients could write one transcript.
+#[test]
+fn failover_refuses_symlink_mode() {
+    let (user, path) = with_fake_claude("exit 0");
+    let out = cf(
+        &user,
+        &path,
+        &["--failover", "--mode", "symlink", "--", "claude"],
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cf-run --failover needs a namespace"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!user.path(".claude-compte1/projects").is_symlink());
+}

@@ -1186,3 +1186,70 @@ fn a_session_cannot_reach_the_users_runtime_services() {
     }
     fs::remove_dir_all(&run).unwrap();
 }
+
+/// Attack (inside, shared code), every share the client runs code from:
+/// with `agents`, `commands`, `skills` and `plugins` all in `[share]`, a
+/// compte1 session writes into each (an agent's hooks, a skill's inline
+/// shell, a plugin's `hooks.json`), through `~/.claude/NAME` and through
+/// the share's real path. (The slash command's run by the real client is
+/// the attack above.)
+/// Outcome: refused in both namespace modes (EROFS at both paths, nothing
+/// written). Control: marked `writable = true`, every write lands.
+#[test]
+fn a_session_cannot_write_any_share_the_client_runs_code_from() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let names = ["agents", "commands", "skills", "plugins"];
+    let config = |writable: bool| {
+        let mut text = format!("{STANDARD_CONFIG}\n[share]\n");
+        for name in names {
+            let dir = format!("\"~/shared-{name}\"");
+            let value = if writable {
+                format!("{{ dir = {dir}, writable = true }}")
+            } else {
+                dir
+            };
+            text.push_str(&format!("{name} = {value}\n"));
+        }
+        user.config(&text);
+    };
+    let plant: String = names
+        .iter()
+        .map(|n| {
+            format!(
+                "echo planted > ~/.claude/{n}/x.md && echo {n}-via-claude; \
+                 echo planted > ~/shared-{n}/y.md && echo {n}-real; "
+            )
+        })
+        .collect();
+    config(false);
+    for mode in NAMESPACED {
+        let out = launch(&user, mode, "compte1", &sh(&plant));
+        assert!(
+            !stdout(&out).contains("-via-claude") && !stdout(&out).contains("-real"),
+            "{mode:?}: {}",
+            stdout(&out)
+        );
+        assert_eq!(
+            stderr(&out).matches("Read-only file system").count(),
+            2 * names.len(),
+            "{mode:?}: {}",
+            stderr(&out)
+        );
+    }
+    for name in names {
+        let dir = user.path(&format!("shared-{name}"));
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "{name}");
+    }
+    config(true);
+    let out = launch(&user, Mode::Userns, "compte1", &sh(&plant));
+    for name in names {
+        for how in ["via-claude", "real"] {
+            assert!(
+                stdout(&out).contains(&format!("{name}-{how}")),
+                "control: {name} {how}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
