@@ -76,15 +76,7 @@ fn bind_with(
         ),
         Entry::Other => bail!("mount target {d} is not a directory"),
     };
-    let mount = privilege.with(|| {
-        let tree = sys::clone_tree(source.as_fd()).map_err(|e| anyhow!("open_tree({s}) => {e}"))?;
-        sys::set_attrs(tree.as_fd(), attrs)
-            .map_err(|e| anyhow!("mount_setattr({s}, {shown}) => {e}"))?;
-        let mount = identify(tree.as_fd(), src)?;
-        sys::attach(tree.as_fd(), target.as_fd())
-            .map_err(|e| anyhow!("move_mount({s}, {d}) => {e}"))?;
-        Ok(mount)
-    })?;
+    let mount = privilege.with(|| clone_onto(&source, &target, (attrs, shown), (src, dst)))?;
     tracing::debug!("bound {s} over {d} ({shown})");
     Ok(Some(Expect {
         target: dst.to_path_buf(),
@@ -163,21 +155,31 @@ pub fn keep_socket(
         OFlag::O_PATH | OFlag::O_NOFOLLOW,
     )
     .map_err(|e| resolve::refused(path, e))?;
-    let mount = privilege.with(|| {
-        let tree =
-            sys::clone_tree(socket.as_fd()).map_err(|e| anyhow!("open_tree({shown}) => {e}"))?;
-        sys::set_attrs(tree.as_fd(), BIND_FLAGS)
-            .map_err(|e| anyhow!("mount_setattr({shown}, nosuid|nodev) => {e}"))?;
-        let mount = identify(tree.as_fd(), path)?;
-        sys::attach(tree.as_fd(), target.as_fd())
-            .map_err(|e| anyhow!("move_mount({shown}) => {e}"))?;
-        Ok(mount)
-    })?;
+    let attrs = (BIND_FLAGS, "nosuid|nodev");
+    let mount = privilege.with(|| clone_onto(&socket, &target, attrs, (path, path)))?;
     Ok(Some(Expect {
         target: path.to_path_buf(),
         mount,
         flags: FsFlags::ST_NOSUID | FsFlags::ST_NODEV,
     }))
+}
+
+/// Clones the mount at `source` (the path `src`), sets `attrs` (shown as
+/// named) on the detached copy, and attaches it onto `target` (`dst`).
+fn clone_onto(
+    source: &OwnedFd,
+    target: &OwnedFd,
+    (attrs, shown): (u64, &str),
+    (src, dst): (&Path, &Path),
+) -> Result<Identity> {
+    let (s, d) = (src.display(), dst.display());
+    let tree = sys::clone_tree(source.as_fd()).map_err(|e| anyhow!("open_tree({s}) => {e}"))?;
+    sys::set_attrs(tree.as_fd(), attrs)
+        .map_err(|e| anyhow!("mount_setattr({s}, {shown}) => {e}"))?;
+    let mount = identify(tree.as_fd(), src)?;
+    sys::attach(tree.as_fd(), target.as_fd())
+        .map_err(|e| anyhow!("move_mount({s}, {d}) => {e}"))?;
+    Ok(mount)
 }
 
 /// Mounts a new tmpfs with `options` and `attrs` on `target` (the dir `dir`).

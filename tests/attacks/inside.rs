@@ -458,6 +458,18 @@ fn a_privileged_session_hands_out_no_user_namespace() {
     }
 }
 
+/// Runs tmux commands as the user, outside any session, on the server of
+/// socket `name` (`tmux -L NAME`), which is stopped first if it runs.
+fn callers_tmux<'a>(user: &'a TestUser, name: &'a str) -> impl Fn(&[&str]) -> Output + 'a {
+    let tmux = move |args: &[&str]| {
+        let mut all = vec!["-L", name];
+        all.extend(args);
+        user.run(Path::new("/usr/bin/tmux"), &all)
+    };
+    let _ = tmux(&["kill-server"]);
+    tmux
+}
+
 /// Attack (inside, terminal): a session pushes a command line into the
 /// caller's terminal (TIOCSTI), which the caller's shell reads and runs once
 /// the session ends: here `touch ~/pwned`, as it could be `cat` of another
@@ -472,12 +484,7 @@ fn a_session_cannot_type_into_the_callers_terminal() {
     let user = TestUser::acquire();
     user.standard_layout();
     let socket = format!("cf-run-attack-{}", user.uid);
-    let tmux = |args: &[&str]| {
-        let mut all = vec!["-L", socket.as_str()];
-        all.extend(args);
-        user.run(Path::new("/usr/bin/tmux"), &all)
-    };
-    let _ = tmux(&["kill-server"]);
+    let tmux = callers_tmux(&user, &socket);
     let started = tmux(&[
         "new-session",
         "-d",
@@ -1043,12 +1050,7 @@ fn a_session_cannot_drive_the_callers_tmux() {
     let user = TestUser::acquire();
     user.standard_layout();
     let socket = format!("cf-run-caller-{}", user.uid);
-    let tmux = |args: &[&str]| {
-        let mut all = vec!["-L", socket.as_str()];
-        all.extend(args);
-        user.run(Path::new("/usr/bin/tmux"), &all)
-    };
-    let _ = tmux(&["kill-server"]);
+    let tmux = callers_tmux(&user, &socket);
     let started = tmux(&["new-session", "-d", "-s", "t", "bash --norc -i"]);
     assert_eq!(code(&started), Some(0), "{}", stderr(&started));
     let pwned = user.path("pwned");
