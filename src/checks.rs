@@ -89,31 +89,22 @@ fn not_writable_by_others(path: &Path, st: &FileStat, uid: Uid, what: &str) -> R
     Err(Refusal::error(Why::Writable { mode }, message))
 }
 
-/// Whether `gid` is the private group of the user `uid`: their primary
-/// group in /etc/passwd, named as they are in /etc/group, with no other
-/// member. Groups only a directory service knows do not count.
+/// Whether `gid` is the private group of the user `uid`: named as they
+/// are in /etc/group, with no other member (their name from /etc/passwd).
+/// Groups only a directory service knows do not count.
 fn private_group(gid: u32, uid: Uid) -> bool {
-    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+    let passwd = std::fs::File::open("/etc/passwd").ok();
+    let Some((name, _)) = passwd.and_then(|f| crate::sys::passwd_entry(f, uid.as_raw())) else {
         return false;
     };
-    let user = passwd.lines().find_map(|line| {
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    groups.lines().any(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() > 3 && f[2] == uid.to_string()).then(|| (f[0].to_owned(), f[3].to_owned()))
-    });
-    let Some((name, primary)) = user else {
-        return false;
-    };
-    let Ok(groups) = std::fs::read_to_string("/etc/group") else {
-        return false;
-    };
-    primary == gid.to_string()
-        && groups.lines().any(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            f.len() > 3
-                && f[0] == name
-                && f[2] == primary
-                && f[3].split(',').all(|m| m.is_empty() || m == name)
-        })
+        f.len() > 3
+            && f[0] == name
+            && f[2] == gid.to_string()
+            && f[3].split(',').all(|m| m.is_empty() || m == name)
+    })
 }
 
 /// An entry of the account (`projects`, a `[share]` name) may be covered or

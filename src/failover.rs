@@ -91,8 +91,10 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Res
             };
         };
         let until = limits.hit(&state, account, (&text, resets_at), args.cooldown)?;
-        let line = format!("cf-run: account {account} hit its usage limit (until {until}): {text}");
-        eprintln!("{}", crate::output::printable(&line));
+        say(&format!(
+            "account {account} hit its usage limit (until {}): {text}",
+            local(until)
+        ));
         last_output = Some(attempt.stdout);
     }
     if let Some(out) = last_output {

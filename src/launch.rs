@@ -2,7 +2,6 @@
 //! under cf-run as its parent in the namespace modes, in its place in symlink mode.
 
 use std::convert::Infallible;
-
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -88,9 +87,12 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
                 // A dir someone else made first (or anything but a dir of
                 // the user's) is left alone: the session gets a /tmp of its
                 // own, where the path is free.
-                if !matches!(resolve::entry(dir)?, resolve::Entry::Missing)
-                    && resolve::owned_dir(dir, uid, "").is_err()
-                {
+                let foreign = match resolve::entry(dir)? {
+                    resolve::Entry::Missing => false,
+                    resolve::Entry::Dir(_, st) => st.st_uid != uid.as_raw(),
+                    _ => true,
+                };
+                if foreign {
                     let line = format!(
                         "cf-run: warning: {} is not a directory of yours (another user may \
                          have made it): this session gets a private /tmp",

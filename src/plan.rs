@@ -222,19 +222,17 @@ impl Plan {
             actions.push(Action::DaemonSockets {
                 dir: daemon_sockets(user.uid),
             });
-            // cf-run's own state, last: what keeps sessions apart (locks,
-            // registry, client dirs, sockets, cool-downs) is out of the
-            // session's reach. Made first, so that the session cannot make
-            // it in their place.
-            // The runtime one is out of sight already under a private /tmp
-            // (the fallback) or the session's own runtime dir.
+            // What the session's own /tmp and runtime dir hide from it.
             let runtime = state.runtime_home();
             let hidden = |d: &PathBuf| {
                 private_tmp && d.starts_with("/tmp")
                     || runtime.as_ref().is_some_and(|r| d.starts_with(r))
             };
-            let state_dirs = [&state.dir, &state.keep];
-            for dir in state_dirs.into_iter().filter(|d| !hidden(d)) {
+            // cf-run's own state: what keeps sessions apart (locks, registry,
+            // client dirs, sockets, cool-downs) is out of the session's
+            // reach. Made first, so that the session cannot make it in their
+            // place; covered unless already out of sight.
+            for dir in [&state.dir, &state.keep].into_iter().filter(|d| !hidden(d)) {
                 checks.push(Check::OwnedDirOrAbsent {
                     path: dir.clone(),
                     what: "cf-run's state dir".into(),
@@ -242,23 +240,19 @@ impl Plan {
                 actions.push(Action::MakeDir { path: dir.clone() });
                 actions.push(Action::Cover { dir: dir.clone() });
             }
+            // The services the config lets sessions reach, one socket each,
+            // where a dir of the session's own hides them.
+            let kept: Vec<&PathBuf> = config.sockets.iter().filter(|p| hidden(p)).collect();
             // The user's runtime dir holds the sockets of their services (the
             // D-Bus session bus and systemd --user, ssh-agent, gpg-agent,
             // pipewire, wayland), through which a session could act outside
             // every namespace: the session gets an empty one of its own.
-            let private_runtime = runtime.is_some();
-            if let Some(dir) = runtime.clone() {
+            if let Some(dir) = runtime {
                 actions.push(Action::PrivateRuntime { dir });
             }
-            // The services the config lets sessions reach, one socket each,
-            // where a dir of the session's own hides them.
-            for path in &config.sockets {
-                let hidden = private_tmp && path.starts_with("/tmp")
-                    || private_runtime && runtime.as_ref().is_some_and(|r| path.starts_with(r));
-                if hidden {
-                    checks.push(Check::OwnedSocket { path: path.clone() });
-                    actions.push(Action::KeepSocket { path: path.clone() });
-                }
+            for path in kept {
+                checks.push(Check::OwnedSocket { path: path.clone() });
+                actions.push(Action::KeepSocket { path: path.clone() });
             }
             config.target.clone()
         } else {

@@ -92,17 +92,12 @@ impl State {
     }
 
     /// The runtime dir's descriptor: the pinned one, else opened (made if
-    /// `make`, else `None` when missing).
-    fn top(&self, make: bool) -> Result<Option<OwnedFd>> {
-        if let Some(root) = &self.root {
-            return Ok(Some(root.try_clone().context("dup(state dir)")?));
+    /// missing).
+    fn top(&self) -> Result<OwnedFd> {
+        match &self.root {
+            Some(root) => root.try_clone().context("dup(state dir)"),
+            None => private_dir(&self.dir, self.uid).with_context(|| self.refused()),
         }
-        if !make && matches!(resolve::entry(&self.dir)?, Entry::Missing) {
-            return Ok(None);
-        }
-        private_dir(&self.dir, self.uid)
-            .with_context(|| self.refused())
-            .map(Some)
     }
 
     pub fn lock_path(&self, session: &str) -> PathBuf {
@@ -128,7 +123,7 @@ impl State {
     /// The runtime dir's `sub` ("" for the top), created (mode 0700) if
     /// missing, each part through its parent's descriptor.
     pub(super) fn create(&self, sub: &str) -> Result<OwnedFd> {
-        let mut dir = self.top(true)?.expect("made");
+        let mut dir = self.top()?;
         for name in Path::new(sub).iter() {
             dir = resolve::open_or_create_dir(dir.as_fd(), name)
                 .map_err(|e| anyhow!("mkdir({}) => {e}", self.dir.join(sub).display()))
@@ -142,9 +137,11 @@ impl State {
 
     /// The runtime dir's `sub`, if it exists: a real directory of the user's.
     pub(super) fn open(&self, sub: &str) -> Result<Option<OwnedFd>> {
-        let Some(top) = self.top(false)? else {
+        // Reading makes nothing: no runtime dir yet, nothing in it.
+        if self.root.is_none() && matches!(resolve::entry(&self.dir)?, Entry::Missing) {
             return Ok(None);
-        };
+        }
+        let top = self.top()?;
         if sub.is_empty() {
             return Ok(Some(top));
         }

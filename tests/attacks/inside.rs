@@ -967,6 +967,33 @@ fn a_session_cannot_plant_code_in_a_shared_commands_dir() {
     );
 }
 
+/// A process of the user's, outside any session, listening on the Unix
+/// socket `address` (as Python writes it: `\\0NAME` for an abstract one) and
+/// answering `answered` to each connection; it listens once this returns.
+fn unix_listener(user: &TestUser, address: &str) -> Child {
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.bind('{address}')\n\
+         s.listen()\n\
+         print('listening', flush=True)\n\
+         while True:\n    c, _ = s.accept(); c.send(b'answered'); c.close()\n"
+    );
+    let mut listener = user
+        .command(Path::new("/usr/bin/python3"), &["-c", &script], &[])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "listening\n");
+    listener
+}
+
 /// Attack (inside, the user's services): a process of the user's outside
 /// any session listens on an abstract Unix socket (as X11's
 /// `@/tmp/.X11-unix/X0` and some buses do: no file, so no mount hides it),
@@ -988,26 +1015,7 @@ fn a_session_reaches_no_abstract_socket_and_signals_nothing_outside() {
     }
     assert!(doctor.contains("landlock scopes"), "{doctor}");
     let name = format!("cf-run-abstract-{}", user.uid);
-    let listen = format!(
-        "import socket\n\
-         s = socket.socket(socket.AF_UNIX)\n\
-         s.bind('\\0{name}')\n\
-         s.listen()\n\
-         print('listening', flush=True)\n\
-         while True:\n    c, _ = s.accept(); c.send(b'answered'); c.close()\n"
-    );
-    let mut listener = user
-        .command(Path::new("/usr/bin/python3"), &["-c", &listen], &[])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "listening\n");
+    let mut listener = unix_listener(&user, &format!("\\0{name}"));
     let mut victim = user
         .command(Path::new("/bin/sleep"), &["60"], &[])
         .spawn()
@@ -1107,32 +1115,8 @@ fn a_session_cannot_reach_the_users_runtime_services() {
     fs::create_dir_all(&run).unwrap();
     chown(&run, Some(user.uid), Some(user.gid)).unwrap();
     set_mode(&run, 0o700);
-    let listen = |socket: &Path| {
-        let script = format!(
-            "import socket\n\
-             s = socket.socket(socket.AF_UNIX)\n\
-             s.bind('{}')\n\
-             s.listen()\n\
-             print('listening', flush=True)\n\
-             while True:\n    c, _ = s.accept(); c.send(b'answered'); c.close()\n",
-            socket.display()
-        );
-        let mut listener = user
-            .command(Path::new("/usr/bin/python3"), &["-c", &script], &[])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line, "listening\n");
-        listener
-    };
     let bus = run.join("bus");
-    let mut listener = listen(&bus);
+    let mut listener = unix_listener(&user, bus.to_str().unwrap());
     let probe = format!(
         "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); \
          s.connect('{}'); print(s.recv(8).decode())\" 2>&1; stat -c '%a %u' {}; ls -A {1}",
@@ -1161,7 +1145,7 @@ fn a_session_cannot_reach_the_users_runtime_services() {
     let agent = run.join("agent/ssh.sock");
     fs::create_dir_all(agent.parent().unwrap()).unwrap();
     chown(agent.parent().unwrap(), Some(user.uid), Some(user.gid)).unwrap();
-    let mut agent_listener = listen(&agent);
+    let mut agent_listener = unix_listener(&user, agent.to_str().unwrap());
     user.config(&format!(
         "sockets = [\"{}\"]\n{STANDARD_CONFIG}",
         agent.display()
