@@ -38,6 +38,45 @@ pub fn session_of(args: &[OsString]) -> Option<String> {
         value.filter(|v| is_uuid(v)).map(str::to_ascii_lowercase)
     })
 }
+/// The client's subcommands (2.1.197 and 2.1.332, hidden ones included):
+/// a command line that starts with one runs no session. Some (`daemon`)
+/// count only as the first argument.
+const SUBCOMMANDS: [&str; 25] = [
+    "agents",
+    "attach",
+    "auth",
+    "auto-mode",
+    "daemon",
+    "doctor",
+    "gateway",
+    "import",
+    "install",
+    "kill",
+    "logs",
+    "mcp",
+    "migrate-installer",
+    "plugin",
+    "plugins",
+    "project",
+    "purge",
+    "remote-control",
+    "respawn",
+    "rm",
+    "setup-token",
+    "stop",
+    "ultrareview",
+    "update",
+    "upgrade",
+];
+
+/// Whether `args` (the program first) run a session of the client, rather
+/// than one of its subcommands.
+pub fn runs_a_session(args: &[OsString]) -> bool {
+    args.get(1)
+        .and_then(|a| a.to_str())
+        .is_none_or(|first| !SUBCOMMANDS.contains(&first))
+}
+
 /// How a Claude command line picks the session it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pick {

@@ -14,7 +14,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "cf-run", version, about, long_about = None)]
 #[command(
-    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run --failover [--account NAME] [-- claude [ARGS]...]\n       cf-run <ps|stop|watch|failover|init|doctor|wrap> [OPTIONS]"
+    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run --failover [--account NAME] [-- claude [ARGS]...]\n       cf-run <accounts|ps|stop|watch|failover|init|doctor|wrap> [OPTIONS]"
 )]
 #[command(subcommand_negates_reqs = true)]
 pub struct Cli {
@@ -78,10 +78,37 @@ pub enum Command {
     Init(InitArgs),
     /// Check what a launch needs, each with a one-line fix; exit 1 if one would fail
     Doctor(DoctorArgs),
+    /// Show each account: how it logs in, its last known usage, its
+    /// cool-down, its live sessions
+    Accounts(AccountsArgs),
+    /// cf-run's statusline and hooks inside a session (the client runs it)
+    #[command(hide = true)]
+    Tap {
+        #[arg(value_enum)]
+        event: TapEvent,
+    },
     /// Claude Code's launcher hook (processWrapper): run what the client starts
     /// in the background in place inside a session, else under the account of
     /// its CLAUDE_CONFIG_DIR
     Wrap(WrapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AccountsArgs {
+    /// Print a JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// End this account's cool-down now (after buying more usage, say)
+    #[arg(long, value_name = "NAME")]
+    pub clear_cooldown: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TapEvent {
+    Statusline,
+    TurnStarted,
+    TurnEnded,
 }
 
 #[derive(Debug, clap::Args)]
@@ -254,6 +281,10 @@ pub struct LaunchArgs {
         default_value = "Continue the task from where it stopped."
     )]
     pub continue_prompt: String,
+
+    /// With --failover, for the next client: the line its resumed session shows
+    #[arg(long, hide = true, value_name = "TEXT")]
+    pub handover_note: Option<String>,
 
     /// How to isolate the session [default: the config's mode, else auto]
     #[arg(long, value_enum)]

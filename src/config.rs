@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::mode::ModeChoice;
 use crate::resolve::{self, Refusal, Why};
+use crate::usage::Thresholds;
 
 /// One Claude Code account: a name, its config dir, and the variables its
 /// sessions get (say a key for the account, from `[accounts.NAME.env]`).
@@ -41,6 +42,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// Further dirs under `~/.claude/` shared by every account, from `[share]`.
     pub extra_shares: Vec<Share>,
+    /// When `--failover` moves a session before the limit, from `[failover]`.
+    pub thresholds: Thresholds,
 }
 
 /// The transcripts' dir under `~/.claude/`, which `shared_projects` replaces.
@@ -100,6 +103,16 @@ struct Raw {
     accounts: IndexMap<String, RawAccount>,
     #[serde(default)]
     share: IndexMap<String, RawShare>,
+    failover: Option<RawFailover>,
+}
+
+/// `[failover]`: the share (percent) of each window at which a session
+/// moves to an account with more room once its turn has ended.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFailover {
+    five_hour: Option<u8>,
+    seven_day: Option<u8>,
 }
 
 /// A `[share]` entry: its dir, or `{ dir = "...", writable = true }`.
@@ -201,6 +214,7 @@ impl Config {
                 })
                 .collect::<Result<_>>()?,
             accounts,
+            thresholds: Self::thresholds(raw.failover)?,
             extra_shares: raw
                 .share
                 .into_iter()
@@ -226,6 +240,27 @@ impl Config {
         };
         config.check_disjoint()?;
         Ok(config)
+    }
+
+    /// `[failover]`'s thresholds, each from 1 to 100; unset, the defaults.
+    fn thresholds(raw: Option<RawFailover>) -> Result<Thresholds> {
+        let mut t = Thresholds::default();
+        let Some(raw) = raw else { return Ok(t) };
+        for (key, given, into) in [
+            ("five_hour", raw.five_hour, &mut t.five_hour),
+            ("seven_day", raw.seven_day, &mut t.seven_day),
+        ] {
+            if let Some(value) = given {
+                if !(1..=100).contains(&value) {
+                    bail!(
+                        "[failover] {key} = {value}: give a share of the window from 1 to 100 \
+                         (percent; 100 moves only at the limit)"
+                    );
+                }
+                *into = value;
+            }
+        }
+        Ok(t)
     }
 
     /// Every shared dir, `projects` first.

@@ -8,7 +8,6 @@
 //! time in `<state>/limits.json`, so the next run starts on one that is not
 //! cooling down.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -18,6 +17,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::{Timestamp, civil, tz::TimeZone};
+
+use crate::output::local;
 use serde_json::Value;
 
 use crate::claude_args::{self, Pick};
@@ -30,6 +31,8 @@ use crate::session;
 use crate::session::State;
 use crate::supervise;
 use crate::sys;
+use crate::tap;
+use crate::usage::{self, Known, Limits, Window};
 use crate::user::User;
 
 /// What `cf-run failover` is asked: a headless task.
@@ -61,7 +64,12 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Res
     let mut last_output = None;
     let mut started = false;
     let mut after: Option<String> = None;
-    while let Some(next) = next_account(config, &accounts, &limits, after.as_deref()) {
+    while let Some(next) = next_account(
+        config,
+        &accounts,
+        (&limits, &Known::load(&state)),
+        after.as_deref(),
+    ) {
         let account = after.insert(next).as_str();
         // The first attempt starts the session; the next ones resume it.
         // The prompt goes on stdin, not in argv: other users can read argv in `ps`.
@@ -90,7 +98,8 @@ pub fn run(config: &Config, config_path: &Path, user: &User, args: &Task) -> Res
                 .into()),
             };
         };
-        let until = limits.hit(&state, account, (&text, resets_at), args.cooldown)?;
+        let until = cooldown_until((&text, resets_at), args.cooldown, Timestamp::now());
+        limits.set(&state, account, Some(until))?;
         say(&format!(
             "account {account} hit its usage limit (until {}): {text}",
             local(until)
@@ -167,13 +176,15 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
     sys::note_interrupts().map_err(|e| anyhow!("sigaction(SIGINT) => {e}"))?;
     let mut account = match req.account {
         Some(name) => config.account(&name)?.name.clone(),
-        None => match next_account(config, &order, &limits, None) {
+        None => match next_account(config, &order, (&limits, &Known::load(&state)), None) {
             Some(first) => first,
             None if req.wait => wait_for_a_reset(config, &state, &order, id.as_deref())?,
             None => return Err(all_limited(&order, &limits, id.as_deref()).into()),
         },
     };
     let me = std::env::current_exe().context("cannot find this program (/proc/self/exe)")?;
+    // What the next client shows once it has resumed: why it runs.
+    let mut note: Option<String> = None;
     loop {
         let started = Timestamp::now();
         // What the transcript holds already is not this launch's to judge.
@@ -192,6 +203,9 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
         for name in &req.keep_env {
             launch.args(["--keep-env", name]);
         }
+        if let Some(note) = &note {
+            launch.args(["--handover-note", note]);
+        }
         match req.private_tmp {
             Some(true) => launch.arg("--private-tmp"),
             Some(false) => launch.arg("--shared-tmp"),
@@ -208,7 +222,10 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             .args(&command)
             .spawn()
             .with_context(|| format!("cannot run {}", me.display()))?;
-        let (limit, on) = loop {
+        // When the early-move check last ran: the turn's record and the
+        // usage it judged, so each is judged once.
+        let mut judged = None;
+        let (why, on) = loop {
             if let Some(status) = child.try_wait()? {
                 if let Some(id) = &id {
                     say(&format!(
@@ -229,21 +246,61 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
                 };
                 id = Some(now);
             }
-            if let Some(id) = &id
-                && let Some(limit) = follower.poll(shared, id)?
-            {
-                break (limit, id.clone());
+            if let Some(id) = &id {
+                if let Some(limit) = follower.poll(shared, id)? {
+                    break (Move::Limit(limit), id.clone());
+                }
+                let turn = state.client_file(child.id(), tap::TURN_FILE);
+                if let Some((what, written)) = turn
+                    && what == tap::TURN_ENDED
+                {
+                    limits = Limits::load(&state)?;
+                    if let Some(early) = early_move(
+                        config,
+                        &state,
+                        &order,
+                        (&limits, &account),
+                        written,
+                        &mut judged,
+                    ) {
+                        break (early, id.clone());
+                    }
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         // A Ctrl-C the client had before its limit is not one for the move.
         sys::interrupted();
         end(&mut child)?;
-        let until = limits.hit(&state, &account, (&limit.text, limit.resets_at), COOLDOWN)?;
-        let next = match next_account(config, &order, &limits, Some(&account)) {
-            Some(next) => next,
-            None if req.wait => wait_for_a_reset(config, &state, &order, Some(&on))?,
-            None => return Err(all_limited(&order, &limits, Some(&on)).into()),
+        let (next, line, prompt) = match why {
+            Move::Limit(limit) => {
+                let until =
+                    cooldown_until((&limit.text, limit.resets_at), COOLDOWN, Timestamp::now());
+                limits.set(&state, &account, Some(until))?;
+                let known = Known::load(&state);
+                let next = match next_account(config, &order, (&limits, &known), Some(&account)) {
+                    Some(next) => next,
+                    None if req.wait => wait_for_a_reset(config, &state, &order, Some(&on))?,
+                    None => return Err(all_limited(&order, &limits, Some(&on)).into()),
+                };
+                let line = format!(
+                    "account {account} hit its usage limit (until {}): session {on} goes on \
+                     under {next}",
+                    local(until)
+                );
+                (next, line, Some(req.continue_prompt.as_str()))
+            }
+            // Between turns: nothing to go on with, the user says what is next.
+            Move::Early { window, used, next } => {
+                let line = format!(
+                    "account {account} is at {:.0}% of its {} limit (resets {}): session {on} \
+                     goes on under {next}, which has more room",
+                    used.used_percentage,
+                    window,
+                    local(used.resets())
+                );
+                (next, line, None)
+            }
         };
         let (from, to) = (&config.account(&account)?.dir, &config.account(&next)?.dir);
         if let Err(e) = handover::carry(from, to, &cwd) {
@@ -251,10 +308,7 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
                 "warning: {e:#}; {next} may ask to trust this folder"
             ));
         }
-        say(&format!(
-            "account {account} hit its usage limit (until {}): session {on} goes on under {next}",
-            local(until)
-        ));
+        say(&line);
         if sys::interrupted() {
             return Err(Exit::new(
                 INTERRUPTED,
@@ -265,10 +319,54 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             )
             .into());
         }
-        command = resumed(&command, &on, &req.continue_prompt);
+        // The next client shows the line too, once it has resumed: by then
+        // its own screen has covered this one.
+        note = Some(format!("cf-run: {line}"));
+        command = resumed(&command, &on, prompt);
         account = next;
         id = Some(on);
     }
+}
+
+/// Why `--failover` moves a session.
+enum Move {
+    /// Its transcript records a usage limit.
+    Limit(supervise::Limit),
+    /// Its turn ended with its account past a threshold, and `next` has
+    /// more room.
+    Early {
+        window: &'static str,
+        used: Window,
+        next: String,
+    },
+}
+
+/// Whether a session whose turn ended (`turn`: when the tap recorded it)
+/// moves before its limit: its account (`account`) is past a threshold of
+/// the config's, by the last usage the client showed, and another account
+/// is below both thresholds and has more room. Each turn's end and each
+/// usage is judged once (`judged`).
+fn early_move(
+    config: &Config,
+    state: &State,
+    order: &[String],
+    (limits, account): (&Limits, &str),
+    turn: (i64, i64),
+    judged: &mut Option<((i64, i64), Timestamp)>,
+) -> Option<Move> {
+    let known = Known::load(state);
+    let usage = known.of(account)?;
+    if judged.replace((turn, usage.seen)) == Some((turn, usage.seen)) {
+        return None;
+    }
+    let now = Timestamp::now();
+    let (window, used) = config.thresholds.crossed(usage, now)?;
+    let next = next_account(config, order, (limits, &known), Some(account))?;
+    let roomier = known.room(&next, now) > usage.room(now);
+    let below = known
+        .of(&next)
+        .is_none_or(|u| config.thresholds.crossed(u, now).is_none());
+    (roomier && below).then_some(Move::Early { window, used, next })
 }
 
 /// The client's count of retries of a failed request.
@@ -288,22 +386,6 @@ fn resume_command(id: &str) -> String {
     format!("cf-run --failover -- claude --resume {id}")
 }
 
-/// `at` in the local time zone, to the second, as the client shows times:
-/// the date too when it is not today.
-fn local(at: Timestamp) -> String {
-    let zone = TimeZone::system();
-    let (at, today) = (
-        at.to_zoned_datetime(zone.clone()),
-        Timestamp::now().to_zoned_datetime(zone),
-    );
-    let format = if at.date() == today.date() {
-        "%H:%M:%S %Z"
-    } else {
-        "%b %-d, %H:%M:%S %Z"
-    };
-    at.strftime(format).to_string()
-}
-
 /// Every account is cooling down: sleeps until the first cool-down ends (a
 /// line says which and when), then returns the account to go on under. The
 /// terminal's Ctrl-C ends the wait, naming the command that resumes.
@@ -316,7 +398,7 @@ fn wait_for_a_reset(
     let mut said = None;
     loop {
         let limits = Limits::load(state)?;
-        if let Some(next) = next_account(config, order, &limits, None) {
+        if let Some(next) = next_account(config, order, (&limits, &Known::load(state)), None) {
             return Ok(next);
         }
         let now = Timestamp::now();
@@ -347,32 +429,35 @@ fn wait_for_a_reset(
     }
 }
 
-/// The next account in config order after `after` (from the start when
-/// none) that is not cooling down and has logged in; accounts never logged
-/// in are named and passed over.
+/// The account to go on under: of those not `after`, not cooling down and
+/// logged in, the one with the most room by the last known usage (unknown
+/// counts as all of it); config order breaks ties. Accounts never logged in
+/// are named and passed over.
 fn next_account(
     config: &Config,
     order: &[String],
-    limits: &Limits,
+    (limits, known): (&Limits, &Known),
     after: Option<&str>,
 ) -> Option<String> {
-    let start = after
-        .and_then(|a| order.iter().position(|n| n == a))
-        .map_or(0, |i| i + 1);
     let now = Timestamp::now();
-    (0..order.len())
-        .map(|k| &order[(start + k) % order.len()])
-        .filter(|name| Some(name.as_str()) != after)
-        .filter(|name| limits.cooling(name, now).is_none())
-        .find(|name| {
-            let account = config.account(name).ok();
-            let ready = account.is_some_and(|a| handover::logged_in(&a.dir, &a.env));
-            if !ready {
-                eprintln!("cf-run: account {name} has never logged in (no .credentials.json, no key): passed over");
-            }
-            ready
-        })
-        .cloned()
+    let mut best: Option<(&String, f64)> = None;
+    for name in order {
+        if Some(name.as_str()) == after || limits.cooling(name, now).is_some() {
+            continue;
+        }
+        let account = config.account(name).ok();
+        if !account.is_some_and(|a| handover::logged_in(&a.dir, &a.env)) {
+            eprintln!(
+                "cf-run: account {name} has never logged in (no .credentials.json, no key): passed over"
+            );
+            continue;
+        }
+        let room = known.room(name, now);
+        if best.is_none_or(|(_, most)| room > most) {
+            best = Some((name, room));
+        }
+    }
+    best.map(|(name, _)| name.clone())
 }
 
 /// The error when every account is cooling down: which, and until when,
@@ -419,7 +504,7 @@ fn end(child: &mut std::process::Child) -> Result<()> {
 /// session, however spelled (`--resume [ID|TERM]`, `-r`, `--session-id ID`,
 /// `--continue`, `-c`, `--fork-session`, and `r` or `c` in a cluster of short
 /// flags), give way to `--resume ID PROMPT`.
-fn resumed(command: &[OsString], id: &str, prompt: &str) -> Vec<OsString> {
+fn resumed(command: &[OsString], id: &str, prompt: Option<&str>) -> Vec<OsString> {
     let mut out = Vec::with_capacity(command.len() + 3);
     let mut args = command.iter().peekable();
     // The program itself.
@@ -460,7 +545,8 @@ fn resumed(command: &[OsString], id: &str, prompt: &str) -> Vec<OsString> {
             _ => out.push(arg.clone()),
         }
     }
-    out.extend(["--resume".into(), id.into(), prompt.into()]);
+    out.extend(["--resume".into(), id.into()]);
+    out.extend(prompt.map(OsString::from));
     out
 }
 
@@ -608,62 +694,19 @@ fn parse_clock(clock: &str) -> Option<civil::Time> {
     civil::Time::new(hour, minute, 0, 0).ok()
 }
 
-/// Accounts that hit a limit, and until when, kept across runs.
-#[derive(Default)]
-struct Limits(BTreeMap<String, Timestamp>);
-
-/// No usage window is longer than seven days: a cool-down further ahead
-/// than this was not written by cf-run, and is not believed.
-const LONGEST: jiff::SignedDuration = jiff::SignedDuration::from_hours(8 * 24);
-
-impl Limits {
-    const FILE: &str = "limits.json";
-
-    fn load(state: &State) -> Result<Self> {
-        Ok(Self::parse(state.read(Self::FILE)?, Timestamp::now()))
-    }
-
-    /// What the file says, as far as it can be believed at `now`: entries
-    /// that have ended, or end further ahead than any window, are dropped;
-    /// a file that is not a map of times counts as empty.
-    fn parse(bytes: Option<Vec<u8>>, now: Timestamp) -> Self {
-        let mut map: BTreeMap<String, Timestamp> = bytes
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        map.retain(|_, until| *until > now && *until <= now + LONGEST);
-        Self(map)
-    }
-
-    /// Until when `account` is cooling down, if it still is at `now`.
-    fn cooling(&self, account: &str, now: Timestamp) -> Option<Timestamp> {
-        self.0.get(account).copied().filter(|until| *until > now)
-    }
-
-    /// Records that `account` hit a limit that lifts at `resets_at` (the
-    /// client's record, to the second), else at the time `text` reads, else
-    /// after `cooldown` seconds. Written at once, into the file as it is now
-    /// (another session's cool-downs are kept), and this copy becomes that
-    /// file's.
-    fn hit(
-        &mut self,
-        state: &State,
-        account: &str,
-        (text, resets_at): (&str, Option<Timestamp>),
-        cooldown: u64,
-    ) -> Result<Timestamp> {
-        let now = Timestamp::now();
-        let until = resets_at
-            .filter(|t| *t > now)
-            .or_else(|| reset_time(text, now))
-            .unwrap_or_else(|| now + jiff::SignedDuration::from_secs(cooldown as i64))
-            .min(now + LONGEST);
-        *self = state.update(Self::FILE, |bytes| {
-            let mut limits = Self::parse(bytes, now);
-            limits.0.insert(account.to_owned(), until);
-            Ok((serde_json::to_vec_pretty(&limits.0)?, limits))
-        })?;
-        Ok(until)
-    }
+/// Until when an account that hit a limit cools down: the reset the client
+/// recorded (to the second), else the time `text` reads, else `cooldown`
+/// seconds from `now`.
+fn cooldown_until(
+    (text, resets_at): (&str, Option<Timestamp>),
+    cooldown: u64,
+    now: Timestamp,
+) -> Timestamp {
+    resets_at
+        .filter(|t| *t > now)
+        .or_else(|| reset_time(text, now))
+        .unwrap_or_else(|| now + jiff::SignedDuration::from_secs(cooldown as i64))
+        .min(now + usage::LONGEST)
 }
 
 #[cfg(test)]
@@ -695,10 +738,10 @@ mod tests {
             args(&["claude", "--resume", "my task", "--model", "x"]),
             args(&["claude", "--resume", id, "--fork-session", "--model", "x"]),
         ] {
-            assert_eq!(resumed(&given, id, "go on"), want, "{given:?}");
+            assert_eq!(resumed(&given, id, Some("go on")), want, "{given:?}");
         }
         assert_eq!(
-            resumed(&args(&["claude", "-pc", "--model", "x"]), id, "go on"),
+            resumed(&args(&["claude", "-pc", "--model", "x"]), id, Some("go on")),
             args(&["claude", "-p", "--model", "x", "--resume", id, "go on"])
         );
     }

@@ -15,17 +15,57 @@ use serde_json::{Map, Value};
 
 const FILE: &str = ".claude.json";
 
+/// How an account logs in, as far as its dir and the config say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// A subscription (`.credentials.json`), with its plan if it names one.
+    Subscription(Option<String>),
+    /// A key from a command in its settings (`apiKeyHelper`).
+    KeyHelper,
+    /// A key in its settings' or the config's environment.
+    ApiKey,
+    None,
+}
+
+impl Login {
+    pub fn of(dir: &Path, env: &[(String, String)]) -> Login {
+        let settings = read_bounded(&dir.join("settings.json")).unwrap_or_default();
+        let settings = String::from_utf8_lossy(&settings);
+        if let Ok(bytes) = read_bounded(&dir.join(".credentials.json")) {
+            let creds: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let plan = creds["claudeAiOauth"]["subscriptionType"].as_str();
+            return Login::Subscription(plan.map(str::to_owned));
+        }
+        if settings.contains("apiKeyHelper") {
+            Login::KeyHelper
+        } else if ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"]
+            .iter()
+            .any(|key| settings.contains(key))
+            || env
+                .iter()
+                .any(|(name, _)| crate::environ::is_credential(name))
+        {
+            Login::ApiKey
+        } else {
+            Login::None
+        }
+    }
+
+    /// How `cf-run accounts` names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Login::Subscription(_) => "subscription",
+            Login::KeyHelper => "key helper",
+            Login::ApiKey => "API key",
+            Login::None => "none",
+        }
+    }
+}
+
 /// Whether the account at `dir` has ever logged in: a subscription login
 /// (`.credentials.json`) or a key in its settings or in the config.
 pub fn logged_in(dir: &Path, env: &[(String, String)]) -> bool {
-    let settings = std::fs::read_to_string(dir.join("settings.json")).unwrap_or_default();
-    dir.join(".credentials.json").is_file()
-        || ["apiKeyHelper", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"]
-            .iter()
-            .any(|key| settings.contains(key))
-        || env
-            .iter()
-            .any(|(name, _)| crate::environ::is_credential(name))
+    Login::of(dir, env) != Login::None
 }
 
 /// Carries into `to`'s `.claude.json` the first-run flag and the trust of
@@ -98,12 +138,33 @@ fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// A `.claude.json` as JSON; an absent one is empty.
 fn read(path: &Path) -> Result<Value> {
-    match std::fs::read(path) {
+    match read_bounded(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not JSON; leaving it as it is", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Null),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// The most of an account's file cf-run reads: `.claude.json` grows with
+/// every project, but not to this.
+const MAX_FILE: u64 = 64 << 20;
+
+/// Reads the file at `path`: a session of the account may have written it,
+/// so only a regular file, not through a final symlink, never blocking on
+/// a FIFO, and at most `MAX_FILE` bytes.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_FILE), &mut bytes)?;
+    Ok(bytes)
 }
 
 /// The clients' own lock on an account's `.claude.json`, held while cf-run

@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use crate::monitor::{self, Role};
 use crate::plan::{Action, Plan};
 use crate::session::{self, Lock, Record, State};
-use crate::{checks, exec, mounts, namespace, resolve, scope, seccomp, symlink};
+use crate::usage::{Known, Usage};
+use crate::{checks, exec, mounts, namespace, resolve, scope, seccomp, symlink, tap};
 
 pub fn run(plan: &Plan) -> Result<Infallible> {
     let uid = plan.uid;
@@ -146,8 +147,11 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             namespace::drop_privileges(plan.no_new_privs)?;
             // The lock, `ps` and `watch` follow the session the client is on
             // (`/resume` and the picker switch it inside the client).
-            let (mut entry, mut refused) = (entry, None);
-            let end = parent.wait(|| follow(plan, &state, &mut entry, &mut lock, &mut refused))?;
+            let (mut entry, mut refused, mut filed) = (entry, None, None);
+            let end = parent.wait(|| {
+                follow(plan, &state, &mut entry, &mut lock, &mut refused);
+                file_usage(&plan.account.name, &state, entry.pid, &mut filed);
+            })?;
             state.remove_client_dir(entry.pid);
             end.exit()
         }
@@ -163,6 +167,24 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             // 9. The command, pid 2, forked by pid 1.
             pid1.serve(|| exec::exec(&plan.command, &plan.unset, &plan.env))
         }
+    }
+}
+
+/// Files the usage the statusline tap last wrote in this launch's client
+/// dir (`filed`: when, so each write is filed once), as the usage of the
+/// account this launch runs as.
+fn file_usage(account: &str, state: &State, pid: u32, filed: &mut Option<(i64, i64)>) {
+    let Some((bytes, written)) = state.client_file(pid, tap::USAGE_FILE) else {
+        return;
+    };
+    if filed.replace(written) == Some(written) {
+        return;
+    }
+    if let Some(usage) = Usage::claimed(&bytes, jiff::Timestamp::now())
+        && let Err(e) = Known::record(state, account, usage)
+    {
+        let line = format!("cf-run: warning: cannot keep account {account}'s usage: {e:#}");
+        eprintln!("{}", crate::output::printable(&line));
     }
 }
 

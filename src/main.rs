@@ -6,6 +6,7 @@
 // guard, on every launch.
 #![cfg_attr(not(test), no_main)]
 
+mod accounts;
 mod checks;
 mod claude_args;
 mod cli;
@@ -33,6 +34,8 @@ mod session;
 mod supervise;
 mod symlink;
 mod sys;
+mod tap;
+mod usage;
 mod user;
 mod wrap;
 
@@ -68,6 +71,16 @@ fn status() -> u8 {
             return if e.use_stderr() { exit::USAGE } else { 0 };
         }
     };
+    // Inside a session, for the client: its statusline's status, and
+    // nothing of the user's needed.
+    if let Some(Command::Tap { event }) = cli.command {
+        let event = match event {
+            cli::TapEvent::Statusline => tap::Event::Statusline,
+            cli::TapEvent::TurnStarted => tap::Event::TurnStarted,
+            cli::TapEvent::TurnEnded => tap::Event::TurnEnded,
+        };
+        return tap::run(event).unwrap_or(exit::FAILURE);
+    }
     init_logging(cli.verbose);
     match run(&cli) {
         Ok(()) => 0,
@@ -151,6 +164,15 @@ fn run(cli: &Cli) -> Result<()> {
             init::run(&request, &config_path(cli, &user), &user)
         }
         Some(Command::Doctor(args)) => doctor::run(&config_path(cli, &user), &user, args.json),
+        Some(Command::Accounts(args)) => {
+            let config = load_config(cli, &user)?;
+            match &args.clear_cooldown {
+                Some(name) => accounts::clear_cooldown(&config, &state, name),
+                None => accounts::show(&config, &state, args.json),
+            }
+        }
+        // Run by status(), before anything of the user's is looked up.
+        Some(Command::Tap { .. }) => Ok(()),
         Some(Command::Wrap(args)) => {
             if monitor::inside_session() {
                 wrap::refuse_supervisor_in_session(&args.command)?;
@@ -212,6 +234,8 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
         caller_env: caller_env(),
         keep_env: args.keep_env.clone(),
         private_tmp: tmp_choice(args),
+        tap: std::env::current_exe().ok(),
+        note: args.handover_note.clone(),
     };
     start(
         &config,

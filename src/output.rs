@@ -17,3 +17,19 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     };
     text.chars().map(escape).collect::<String>().into()
 }
+
+/// `at` in the local time zone, to the second, as the client shows times:
+/// the date too when it is not today.
+pub fn local(at: jiff::Timestamp) -> String {
+    let zone = jiff::tz::TimeZone::system();
+    let (at, today) = (
+        at.to_zoned_datetime(zone.clone()),
+        jiff::Timestamp::now().to_zoned_datetime(zone),
+    );
+    let format = if at.date() == today.date() {
+        "%H:%M:%S %Z"
+    } else {
+        "%b %-d, %H:%M:%S %Z"
+    };
+    at.strftime(format).to_string()
+}

@@ -14,6 +14,7 @@ use crate::config::{self, Account, Config};
 use crate::environ::{self, CONFIG_DIR_VAR};
 use crate::mode::{Chosen, Mode, Reason};
 use crate::session::State;
+use crate::tap;
 use crate::user::User;
 
 /// Where Claude Code keeps a file per running client, named by its pid.
@@ -116,6 +117,10 @@ pub struct Request {
     pub keep_env: Vec<String>,
     /// `--private-tmp` (true) or `--shared-tmp` (false), if given.
     pub private_tmp: Option<bool>,
+    /// This program, to run as the client's statusline tap ([`tap`]).
+    pub tap: Option<PathBuf>,
+    /// A line for the client to show once it has resumed (`--failover`).
+    pub note: Option<String>,
 }
 
 impl Plan {
@@ -278,7 +283,7 @@ impl Plan {
             }));
             account.dir.clone()
         };
-        let command = if request.command.is_empty() {
+        let mut command = if request.command.is_empty() {
             vec!["claude".into()]
         } else {
             request.command
@@ -286,6 +291,10 @@ impl Plan {
         let session = request
             .session
             .or_else(|| claude_args::session_of(&command));
+        // Only a namespace launch has a client dir for the tap to write to.
+        if let Some(exe) = request.tap.as_deref().filter(|_| mode.namespaced()) {
+            command = tap::added(command, exe, request.note.as_deref());
+        }
         let mut env = vec![(CONFIG_DIR_VAR.to_owned(), config_dir.into_os_string())];
         env.extend(account.env.iter().map(|(n, v)| (n.clone(), v.into())));
         // The caller's credentials would win over the account's own; those
@@ -387,7 +396,8 @@ impl fmt::Display for Action {
             Action::ClientFiles { dir } => write!(
                 f,
                 "bind a fresh dir of this launch's (cf-run's state dir, clients/<pid>) over {}, \
-                 if the client made it (its per-process files; followed for the session it is on)",
+                 if the client made it (its per-process files; followed for the session it is \
+                 on, and where cf-run's statusline tap files the account's usage)",
                 dir.display()
             ),
             Action::Link { link, to } => write!(

@@ -1314,6 +1314,23 @@ fn failover_from_a_subfolder_keeps_going_through_ctrl_c_and_says_how_to_resume()
         true,
         "{seen}"
     );
+    // The move's line, shown again by the next client once it has resumed
+    // (cf-run's own was covered by its screen): local time, whole seconds.
+    let said = "SessionStart:resume says: cf-run: account compte1 hit its usage limit (until ";
+    tui.wait("the move's line in the next client", &|s| s.contains(said));
+    let screen = tui.screen();
+    let time = &screen[screen.find(said).unwrap() + said.len()..];
+    let clock: Vec<char> = time.chars().take(8).collect();
+    let shape: String = clock
+        .iter()
+        .map(|c| if c.is_ascii_digit() { '9' } else { *c })
+        .collect();
+    assert!(
+        shape == "99:99:99" || time.starts_with(char::is_alphabetic),
+        "{time}"
+    );
+    // Not RFC 3339 (2026-12-03T00:57:03.123456789Z).
+    assert!(!time[..20.min(time.len())].contains('-'), "{time}");
     tui.wait("the reply", &|s| s.contains("mock reply"));
     tui.keys(&["/exit", "Enter"]);
     tui.wait("the end", &|s| s.contains("exit-status="));
@@ -1324,22 +1341,163 @@ fn failover_from_a_subfolder_keeps_going_through_ctrl_c_and_says_how_to_resume()
         )),
         "{screen}"
     );
-    // The move's line, where the terminal kept it: local time, whole seconds.
-    if let Some(at) = screen.find("hit its usage limit (until ") {
-        let time = &screen[at + "hit its usage limit (until ".len()..];
-        let clock: Vec<char> = time.chars().take(8).collect();
-        let shape: String = clock
-            .iter()
-            .map(|c| if c.is_ascii_digit() { '9' } else { *c })
-            .collect();
-        assert!(
-            shape == "99:99:99" || time.starts_with(char::is_alphabetic),
-            "{time}"
-        );
-        // Not RFC 3339 (2026-12-03T00:57:03.123456789Z).
-        assert!(!time[..20.min(time.len())].contains('-'), "{time}");
-    }
     tui.stop();
+}
+
+/// Subscription (OAuth) accounts, the real client in tmux under
+/// `--failover`, with a statusline of the user's own on compte1: the
+/// replies say compte1 has used 93% of its five-hour window (compte2 10%).
+/// cf-run's statusline tap files that usage and the user's statusline still
+/// shows; once the turn has ended, the session moves to compte2 before the
+/// limit, with no prompt of cf-run's (the user says what is next), and the
+/// next client shows why. `cf-run accounts --json` shows each account's
+/// login, plan, usage and live sessions; no cool-down is recorded.
+#[test]
+fn failover_moves_a_subscription_between_turns_before_its_limit() {
+    let (user, path) = with_real_claude();
+    let mock = MockApi::start();
+    let tui = first_turn_on_a_subscription((&user, &path), &mock, "early", 0.93);
+    tui.wait("the next client's line", &|s| {
+        s.contains("says: cf-run: account compte1 is at 93% of its five-hour limit (resets ")
+    });
+    let out = user.run(&bins().plain, &["accounts", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let one = &rows[0];
+    assert_eq!(one["name"], "compte1", "{rows}");
+    assert_eq!(one["login"], "subscription", "{rows}");
+    assert_eq!(one["plan"], "max", "{rows}");
+    assert_eq!(one["five_hour"]["used_percentage"], 93.0, "{rows}");
+    assert_eq!(one["seven_day"]["used_percentage"], 40.0, "{rows}");
+    assert_eq!(one["cooling_until"], Value::Null, "{rows}");
+    assert_eq!(one["live"], 0, "{rows}");
+    assert_eq!(rows[1]["name"], "compte2", "{rows}");
+    assert_eq!(rows[1]["live"], 1, "{rows}");
+    assert!(!user.path(".local/state/cf-run/limits.json").exists());
+    tui.type_until("the second task", "the second task under compte2", || {
+        mock.messages_requests()
+            .iter()
+            .any(|r| r.key() == Some("tok-compte2") && r.raw_body.contains("the second task"))
+    });
+    let second = request_with(&mock, &tui, "tok-compte2", "the second task");
+    assert_eq!(second.session_id(), Some(ID));
+    assert!(second.raw_body.contains("the first task"));
+    wait_until("compte2's usage to be filed too", || {
+        let out = user.run(&bins().plain, &["accounts", "--json"]);
+        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
+        rows[1]["five_hour"]["used_percentage"] == 10.0
+            && rows[0]["five_hour"]["used_percentage"] == 93.0
+    });
+    assert!(
+        !mock
+            .messages_requests()
+            .iter()
+            .any(|r| r.raw_body.contains("Continue the task")),
+        "cf-run sent a prompt of its own"
+    );
+    tui.stop();
+}
+
+/// Subscription (OAuth) accounts with a statusline of the user's own on
+/// compte1, whose replies announce `used` of its five-hour window (0.40 of
+/// the seven-day one; compte2's say 0.10 and 0.05): the real client under
+/// `--failover` in tmux has finished its first turn on compte1, and the
+/// user's statusline shows.
+fn first_turn_on_a_subscription<'a>(
+    (user, path): (&'a TestUser, &str),
+    mock: &MockApi,
+    name: &str,
+    used: f64,
+) -> Tui<'a> {
+    support::client::oauth_logins(user);
+    let theirs =
+        r#"{"statusLine": {"type": "command", "command": "cat >/dev/null; echo MY-OWN-STATUS"}}"#;
+    user.write(".claude-compte1/settings.json", theirs);
+    user.write(".claude-compte2/settings.json", "{}\n");
+    trust_the_project_in_compte1(user);
+    // Each client has run before: its per-process dir is there to bind.
+    for account in ["compte1", "compte2"] {
+        user.mkdir(&format!(".claude-{account}/sessions"));
+    }
+    mock.set_usage("tok-compte1", used, 0.40);
+    mock.set_usage("tok-compte2", 0.10, 0.05);
+    let tui = Tui::new(user, mock, path, name);
+    tui.start(&format!("--failover -- claude --session-id {ID}"));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    tui.keys(&["the first task", "Enter"]);
+    tui.wait("the user's own statusline", &|s| {
+        s.contains("MY-OWN-STATUS")
+    });
+    tui
+}
+
+/// The same at 42%: the session stays on compte1, turn after turn.
+#[test]
+fn failover_stays_on_a_subscription_with_room() {
+    let (user, path) = with_real_claude();
+    let mock = MockApi::start();
+    let tui = first_turn_on_a_subscription((&user, &path), &mock, "stay", 0.42);
+    wait_until("compte1's usage to be filed", || {
+        let out = user.run(&bins().plain, &["accounts", "--json"]);
+        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
+        rows[0]["five_hour"]["used_percentage"] == 42.0
+    });
+    tui.type_until("the second task", "the second task", || {
+        mock.messages_requests()
+            .iter()
+            .any(|r| r.raw_body.contains("the second task"))
+    });
+    let second = request_with(&mock, &tui, "tok-compte1", "the second task");
+    assert_eq!(second.session_id(), Some(ID));
+    assert!(
+        !mock
+            .messages_requests()
+            .iter()
+            .any(|r| r.key() == Some("tok-compte2")),
+        "moved:\n{}",
+        tui.screen()
+    );
+    assert!(!tui.screen().contains("goes on under"), "{}", tui.screen());
+    tui.stop();
+}
+
+/// `cf-run accounts`: how each account logs in, and a cool-down the user
+/// ends by hand (`--clear-cooldown`); clearing one there is not, or of an
+/// account the config lacks, is refused (125) and changes nothing.
+#[test]
+fn accounts_shows_each_login_and_clears_a_cooldown() {
+    let user = setup();
+    support::client::oauth_logins(&user);
+    user.write(".claude-compte1/settings.json", "{}\n");
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let limits = user.write(
+        ".local/state/cf-run/limits.json",
+        &serde_json::json!({"compte2": until.to_string()}).to_string(),
+    );
+    std::fs::remove_file(user.path(".claude-compte2/.credentials.json")).unwrap();
+    let out = user.run(&bins().plain, &["accounts"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("compte1 ") && lines[0].contains("subscription (max)"));
+    assert!(lines[0].contains("five-hour unknown") && lines[0].contains("0 live"));
+    assert!(lines[1].contains("key helper") && lines[1].contains("cooling down until"));
+    let cleared = user.run(&bins().plain, &["accounts", "--clear-cooldown", "compte2"]);
+    assert_eq!(cleared.status.code(), Some(0), "{}", stderr(&cleared));
+    assert!(stdout(&cleared).contains("account compte2 no longer cools down"));
+    let left: Value = serde_json::from_slice(&std::fs::read(&limits).unwrap()).unwrap();
+    assert_eq!(left, serde_json::json!({}));
+    for (name, says) in [
+        ("compte2", "account compte2 is not cooling down"),
+        ("nope", "unknown account \"nope\""),
+    ] {
+        let before = std::fs::read(&limits).unwrap();
+        let refused = user.run(&bins().plain, &["accounts", "--clear-cooldown", name]);
+        assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+        assert_eq!(std::fs::read(&limits).unwrap(), before);
+    }
 }
 
 /// Subscription (OAuth) accounts, the real client in tmux under

@@ -210,6 +210,14 @@ impl State {
         }
     }
 
+    /// Reads the file `name` of the runtime dir, if there is one.
+    pub fn read_runtime(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.open("")? {
+            Some(dir) => read_at(&dir, name),
+            None => Ok(None),
+        }
+    }
+
     /// Changes the file `name` of the dir that outlives a reboot: `change`
     /// gets what is there now and returns what to write, under an exclusive
     /// lock (`name` without its extension, `.lock`), so that two launches
@@ -220,22 +228,52 @@ impl State {
         change: impl FnOnce(Option<Vec<u8>>) -> Result<(Vec<u8>, T)>,
     ) -> Result<T> {
         let dir = private_dir(&self.keep, self.uid)?;
-        let lock_name = format!("{}.lock", name.split('.').next().unwrap_or(name));
-        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let lock = openat(
-            &dir,
-            lock_name.as_str(),
-            flags,
-            Mode::S_IRUSR | Mode::S_IWUSR,
-        )
-        .map_err(|e| anyhow!("openat({}) => {e}", self.keep.join(&lock_name).display()))?;
-        check_own_file(&lock, &lock_name, self.uid)?;
-        let _held = Flock::lock(File::from(lock), FlockArg::LockExclusive)
-            .map_err(|(_, e)| anyhow!("flock({lock_name}) => {e}"))?;
-        let (bytes, out) = change(read_at(&dir, name)?)?;
-        write_at(&dir, name, &bytes).with_context(|| format!("in {}", self.keep.display()))?;
-        Ok(out)
+        update_at(&dir, &self.keep, self.uid, name, change)
     }
+
+    /// [`Self::update`] for a file of the runtime dir.
+    pub fn update_runtime<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(Option<Vec<u8>>) -> Result<(Vec<u8>, T)>,
+    ) -> Result<T> {
+        update_at(&self.top()?, &self.dir, self.uid, name, change)
+    }
+
+    /// The file the statusline tap keeps in launch `pid`'s client dir: its
+    /// bytes and when it was last written, if there is one.
+    pub fn client_file(&self, pid: u32, name: &str) -> Option<(Vec<u8>, (i64, i64))> {
+        let dir = self.open(&format!("clients/{pid}")).ok()??;
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&dir, name, flags, Mode::empty()).ok()?;
+        let st = fstat(&fd).ok()?;
+        Some((read_at(&dir, name).ok()??, (st.st_mtime, st.st_mtime_nsec)))
+    }
+}
+
+/// [`State::update`] in `dir` (shown as `shown`).
+fn update_at<T>(
+    dir: &OwnedFd,
+    shown: &Path,
+    uid: Uid,
+    name: &str,
+    change: impl FnOnce(Option<Vec<u8>>) -> Result<(Vec<u8>, T)>,
+) -> Result<T> {
+    let lock_name = format!("{}.lock", name.split('.').next().unwrap_or(name));
+    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let lock = openat(
+        dir,
+        lock_name.as_str(),
+        flags,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    )
+    .map_err(|e| anyhow!("openat({}) => {e}", shown.join(&lock_name).display()))?;
+    check_own_file(&lock, &lock_name, uid)?;
+    let _held = Flock::lock(File::from(lock), FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow!("flock({lock_name}) => {e}"))?;
+    let (bytes, out) = change(read_at(dir, name)?)?;
+    write_at(dir, name, &bytes).with_context(|| format!("in {}", shown.display()))?;
+    Ok(out)
 }
 
 /// How deep cf-run goes into a client dir to empty it: the client keeps

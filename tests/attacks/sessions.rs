@@ -322,7 +322,10 @@ fn a_failover_prompt_is_in_no_process_list() {
     );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let argv = fs::read_to_string(user.path("argv")).unwrap();
-    assert!(argv.starts_with("-p\n") && !argv.contains(secret), "{argv}");
+    assert!(
+        argv.lines().any(|a| a == "-p") && !argv.contains(secret),
+        "{argv}"
+    );
     assert_eq!(fs::read_to_string(user.path("stdin")).unwrap(), secret);
     let mut root = Command::new("sh")
         .args(["-c", "sleep 30", secret])
@@ -778,4 +781,55 @@ fn a_huge_transcript_costs_failover_no_memory() {
         stderr(&whole)
     );
     fs::remove_file(transcript).unwrap();
+}
+
+/// Attack (inside, cf-run's own state): a compte1 session writes the usage
+/// record that cf-run's statusline tap keeps in the session's client dir
+/// (`~/.claude/sessions/cf-run.usage`): a FIFO, a symlink to a file it
+/// cannot write, 3 MB, a window that resets in 30 days, and a claim that
+/// names compte2; each is left for at least two of the parent's reads.
+/// Outcome: harmless: nothing hangs, and only what can be believed is filed,
+/// under the account the launch runs as: `cf-run accounts` shows compte1 at
+/// the claimed 100% of its five-hour window, its seven-day window unknown,
+/// and compte2 unknown. Control: the same claim is what compte1 shows (the
+/// channel works).
+#[test]
+fn a_sessions_usage_claim_is_its_own_accounts_alone() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir(".claude-compte1/sessions");
+    let now = jiff::Timestamp::now().as_second();
+    let claim = serde_json::json!({
+        "five_hour": {"used_percentage": 100, "resets_at": now + 3600},
+        "seven_day": {"used_percentage": 100, "resets_at": now + 30 * 86400},
+        "account": "compte2",
+        "compte2": {"five_hour": {"used_percentage": 100, "resets_at": now + 3600}},
+    });
+    let file = "~/.claude/sessions/cf-run.usage";
+    let script = format!(
+        "mkfifo {file}; sleep 1.2; rm {file}; \
+         ln -s /etc/passwd {file}; sleep 1.2; rm {file}; \
+         head -c 3000000 /dev/zero > {file}; sleep 1.2; \
+         printf '%s' '{claim}' > {file}; sleep 1.2; echo wrote"
+    );
+    for mode in NAMESPACED {
+        // Each mode files its own: what the last left is gone.
+        for dir in [
+            format!("/run/user/{}/cf-run", user.uid),
+            format!("/tmp/cf-run-{}", user.uid),
+        ] {
+            let _ = fs::remove_file(Path::new(&dir).join("usage.json"));
+        }
+        let out = launch(&user, mode, "compte1", &sh(&script));
+        assert_eq!(code(&out), Some(0), "{mode:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "wrote\n", "{mode:?}: {}", stderr(&out));
+        let shown = user.run(&bins().plain, &["accounts", "--json"]);
+        assert_eq!(code(&shown), Some(0), "{}", stderr(&shown));
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+        assert_eq!(rows[0]["name"], "compte1");
+        assert_eq!(rows[0]["five_hour"]["used_percentage"], 100.0, "{rows}");
+        assert_eq!(rows[0]["seven_day"], serde_json::Value::Null, "{rows}");
+        assert_eq!(rows[1]["five_hour"], serde_json::Value::Null, "{rows}");
+        assert_eq!(rows[1]["seven_day"], serde_json::Value::Null, "{rows}");
+    }
 }

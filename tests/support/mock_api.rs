@@ -4,7 +4,7 @@
 #![allow(dead_code)] // not every test uses every helper
 
 use serde_json::{Value, json};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,6 +79,9 @@ struct Shared {
     retryable: Mutex<HashSet<String>>,
     /// When a limit lifts (epoch seconds); an hour from each 429 when unset.
     reset: Mutex<Option<u64>>,
+    /// Per key: the five-hour and seven-day windows' use (fractions) that
+    /// its replies announce, as the service does for subscriptions.
+    usage: Mutex<HashMap<String, (f64, f64)>>,
     stop: AtomicBool,
     next_id: AtomicU64,
     /// A clone of each accepted stream (to shut it down on drop) and its thread.
@@ -102,6 +105,7 @@ impl MockApi {
             limited: Mutex::new(HashSet::new()),
             retryable: Mutex::new(HashSet::new()),
             reset: Mutex::new(None),
+            usage: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             conns: Mutex::new(Vec::new()),
@@ -154,6 +158,13 @@ impl MockApi {
     /// with a 429 `rate_limit_error` that Claude Code does not retry.
     pub fn rate_limit_key(&self, key: impl Into<String>) {
         lock(&self.shared.limited).insert(key.into());
+    }
+
+    /// Every later reply to this key announces this use of its five-hour
+    /// and seven-day windows (fractions: 0.93), which reset in 2 hours and
+    /// 3 days: the `anthropic-ratelimit-unified-*` headers.
+    pub fn set_usage(&self, key: impl Into<String>, five_hour: f64, seven_day: f64) {
+        lock(&self.shared.usage).insert(key.into(), (five_hour, seven_day));
     }
 
     /// Undo `rate_limit_key`: the key gets normal replies again.
@@ -453,6 +464,31 @@ fn respond(rec: &Recorded, shared: &Shared) -> Response {
         )
     };
     resp.headers.push(("request-id", format!("req_mock_{n}")));
+    let key = [&rec.api_key, &rec.bearer].into_iter().flatten().next();
+    if let Some((five, seven)) = key.and_then(|k| lock(&shared.usage).get(k).copied()) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        resp.headers.extend([
+            ("anthropic-ratelimit-unified-status", "allowed".into()),
+            (
+                "anthropic-ratelimit-unified-5h-utilization",
+                five.to_string(),
+            ),
+            (
+                "anthropic-ratelimit-unified-5h-reset",
+                (now + 7200).to_string(),
+            ),
+            (
+                "anthropic-ratelimit-unified-7d-utilization",
+                seven.to_string(),
+            ),
+            (
+                "anthropic-ratelimit-unified-7d-reset",
+                (now + 3 * 86400).to_string(),
+            ),
+        ]);
+    }
     resp
 }
 
