@@ -393,10 +393,19 @@ fn without_a_command_it_runs_claude() {
             &["--mode", mode.name(), "--account", "compte2"],
             &[("PATH", &path)],
         );
-        assert_eq!(
+        // A namespace launch adds cf-run's statusline tap and hooks.
+        let tap = format!(
+            "--settings {{\"hooks\":{{\"Stop\":[{{\"hooks\":[{{\"command\":\"'{}' tap turn-ended\"",
+            mode.bin().display()
+        );
+        let expected = match mode {
+            Mode::Symlink => "claude as compte2 \n".to_owned(),
+            _ => format!("claude as compte2 {tap}"),
+        };
+        assert!(
+            stdout(&out).starts_with(&expected),
+            "{mode:?}: {}{}",
             stdout(&out),
-            "claude as compte2 \n",
-            "{mode:?}: {}",
             stderr(&out)
         );
     }
@@ -427,7 +436,15 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
             o.contains(&format!("mode: {} (asked for", mode.name())),
             "{o}"
         );
-        assert!(o.contains("exec: \"claude\" \"--resume\" \"x\""), "{o}");
+        let exec = match mode {
+            Mode::Symlink => "exec: \"claude\" \"--resume\" \"x\"",
+            _ => "tap statusline\\\",\\\"type\\\":\\\"command\\\"}}\" \"--resume\" \"x\" (pid 2",
+        };
+        assert!(
+            o.contains("exec: \"claude\" \"--settings\" ") || mode == Mode::Symlink,
+            "{o}"
+        );
+        assert!(o.contains(exec), "{o}");
         if mode == Mode::Symlink {
             assert!(o.contains(&format!("change: symlink {home}/.claude-compte1/projects -> {home}/.claude-projects-shared")), "{o}");
             assert!(

@@ -1245,24 +1245,7 @@ fn failover_follows_the_session_the_client_picks_and_moves_to() {
     trust_the_project_in_compte1(&user);
     let mock = MockApi::start();
     let tui = Tui::new(&user, &mock, &path, "pick");
-    // Two interactive sessions (2.1.197's /resume lists no `-p` session).
-    user.mkdir(".claude-compte1/sessions");
-    for id in [OTHER, ID] {
-        tui.start(&format!("--account compte1 -- claude --session-id {id}"));
-        wait_for_session(&user, id);
-        tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
-        tui.keys(&["hi", "Enter"]);
-        wait_until("a turn", || {
-            mock.messages_requests()
-                .iter()
-                .any(|r| r.session_id() == Some(id))
-        });
-        tui.wait("the reply", &|s| s.contains("mock reply"));
-        tui.stop();
-        wait_until("the session to end", || {
-            !ps(&user).iter().any(|e| e["session"] == id)
-        });
-    }
+    past_sessions(&user, &tui, &mock, &[OTHER, ID]);
     tui.start("--failover -- claude --continue");
     wait_for_session(&user, ID);
     tui.wait("the continued session", &|s| s.contains("mock reply"));
@@ -1279,6 +1262,82 @@ fn failover_follows_the_session_the_client_picks_and_moves_to() {
     let resumed = request_with(&mock, &tui, "KEY-compte2", "Continue the task");
     assert_eq!(resumed.session_id(), Some(on), "{}", tui.screen());
     assert!(resumed.raw_body.contains("the limited task"));
+    tui.stop();
+}
+
+/// Interactive sessions `ids` under compte1, one turn each ("turn of ID"),
+/// run to their end in `tui` (2.1.197's picker and `/resume` list no `-p`
+/// session).
+fn past_sessions(user: &TestUser, tui: &Tui, mock: &MockApi, ids: &[&str]) {
+    user.mkdir(".claude-compte1/sessions");
+    for id in ids {
+        tui.start(&format!("--account compte1 -- claude --session-id {id}"));
+        wait_for_session(user, id);
+        tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+        tui.type_until(&format!("turn of {id}"), "a turn", || {
+            mock.messages_requests()
+                .iter()
+                .any(|r| r.session_id() == Some(*id))
+        });
+        tui.wait("the reply", &|s| s.contains("mock reply"));
+        tui.stop();
+        wait_until("the session to end", || {
+            !ps(user).iter().any(|e| e["session"] == *id)
+        });
+    }
+}
+
+/// The real client in tmux under `--failover -- claude --resume` (the
+/// picker): the user picks the past session; cf-run learns it from the
+/// client, and the limit moves that session to compte2.
+#[test]
+fn failover_follows_the_session_picked_in_the_picker() {
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    let mock = MockApi::start();
+    let tui = Tui::new(&user, &mock, &path, "picker");
+    past_sessions(&user, &tui, &mock, &[ID]);
+    tui.start("--failover -- claude --resume");
+    tui.wait("the picker", &|s| s.contains(&format!("turn of {ID}")));
+    tui.keys(&["Enter"]);
+    wait_for_session(&user, ID);
+    mock.rate_limit_key("KEY-compte1");
+    tui.type_until("the limited task", "the limited task", || {
+        mock.messages_requests()
+            .iter()
+            .any(|r| r.raw_body.contains("the limited task"))
+    });
+    let resumed = request_with(&mock, &tui, "KEY-compte2", "Continue the task");
+    assert_eq!(resumed.session_id(), Some(ID), "{}", tui.screen());
+    assert!(resumed.raw_body.contains("the limited task"));
+    tui.stop();
+}
+
+/// The real client in tmux under `--failover -- claude --resume ID
+/// --fork-session`: the client forks the session under a new id, which
+/// cf-run learns from it; the limit moves the fork (not ID) to compte2.
+#[test]
+fn failover_follows_a_forked_session() {
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    let mock = MockApi::start();
+    let tui = Tui::new(&user, &mock, &path, "fork");
+    past_sessions(&user, &tui, &mock, &[ID]);
+    tui.start(&format!(
+        "--failover -- claude --resume {ID} --fork-session"
+    ));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    mock.rate_limit_key("KEY-compte1");
+    tui.type_until("the limited task", "the limited task", || {
+        mock.messages_requests()
+            .iter()
+            .any(|r| r.raw_body.contains("the limited task"))
+    });
+    let resumed = request_with(&mock, &tui, "KEY-compte2", "Continue the task");
+    let fork = resumed.session_id().unwrap().to_owned();
+    assert_ne!(fork, ID, "{}", tui.screen());
+    assert!(resumed.raw_body.contains("the limited task"));
+    assert!(resumed.raw_body.contains(&format!("turn of {ID}")));
     tui.stop();
 }
 
@@ -1459,6 +1518,62 @@ fn failover_stays_on_a_subscription_with_room() {
     );
     assert!(!tui.screen().contains("goes on under"), "{}", tui.screen());
     tui.stop();
+}
+
+/// Two `--failover` sessions on one pool of accounts, the real client in two
+/// terminals: B starts on compte2, then A on compte1. A hits compte1's limit
+/// and moves to compte2. Then B hits compte2's: it sees the cool-down A
+/// recorded after B started, so it does not move onto compte1 but ends with
+/// 75, naming both accounts; the file keeps both cool-downs.
+#[test]
+fn two_failover_sessions_see_each_others_cooldowns() {
+    const OTHER: &str = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
+    let (user, path) = with_real_claude();
+    let proj = trust_the_project_in_compte1(&user);
+    let trusted = serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark",
+        "projects": {proj.to_str().unwrap(): {"hasTrustDialogAccepted": true}}});
+    user.write(".claude-compte2/.claude.json", &trusted.to_string());
+    let mock = MockApi::start();
+    let b = Tui::new(&user, &mock, &path, "pool-b");
+    b.start(&format!(
+        "--failover --account compte2 -- claude --session-id {OTHER}"
+    ));
+    b.wait("B's prompt", &|s| s.contains('❯') || s.contains('>'));
+    let a = Tui::new(&user, &mock, &path, "pool-a");
+    a.start(&format!("--failover -- claude --session-id {ID}"));
+    a.wait("A's prompt", &|s| s.contains('❯') || s.contains('>'));
+    mock.rate_limit_key("KEY-compte1");
+    a.keys(&["the task of A", "Enter"]);
+    let moved = request_with(&mock, &a, "KEY-compte2", "Continue the task");
+    assert_eq!(moved.session_id(), Some(ID));
+    a.wait("A's reply under compte2", &|s| s.contains("mock reply"));
+    mock.rate_limit_key("KEY-compte2");
+    b.keys(&["the task of B", "Enter"]);
+    b.wait("B's end", &|s| s.contains("exit-status="));
+    let screen = b.screen();
+    assert!(screen.contains("exit-status=75"), "{screen}");
+    assert!(
+        screen.contains("every account is at its usage limit: compte1 until")
+            && screen.contains("compte2 until"),
+        "{screen}"
+    );
+    assert!(
+        !mock
+            .messages_requests()
+            .iter()
+            .any(|r| r.key() == Some("KEY-compte1") && r.session_id() == Some(OTHER)),
+        "B moved onto compte1, which A had found limited"
+    );
+    let limits: Value = serde_json::from_slice(
+        &std::fs::read(user.path(".local/state/cf-run/limits.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        limits["compte1"].is_string() && limits["compte2"].is_string(),
+        "{limits}"
+    );
+    a.stop();
+    b.stop();
 }
 
 /// `cf-run accounts`: how each account logs in, and a cool-down the user
