@@ -1033,8 +1033,13 @@ impl<'a> Tui<'a> {
     }
 
     /// Runs `cf-run ARGS` in a new terminal, then shows its exit status.
+    /// The shell survives a Ctrl-C, as an interactive one does (a handler,
+    /// not an ignore, which the command would inherit).
     fn start(&self, args: &str) {
-        let line = format!("{} {args}; echo exit-status=$?; sleep 60", self.prefix);
+        let line = format!(
+            "trap : INT; {} {args}; echo exit-status=$?; sleep 60",
+            self.prefix
+        );
         let started = self.tmux(&[
             "new-session",
             "-d",
@@ -1574,6 +1579,41 @@ fn two_failover_sessions_see_each_others_cooldowns() {
     );
     a.stop();
     b.stop();
+}
+
+/// The real client in tmux under `--failover --wait`: compte1 hits its
+/// limit while compte2 cools down for an hour, so cf-run waits between the
+/// two clients; a Ctrl-C there stops the wait (130) and names the command
+/// that resumes the session.
+#[test]
+fn a_ctrl_c_between_two_clients_says_how_to_resume() {
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    user.write(
+        ".local/state/cf-run/limits.json",
+        &serde_json::json!({"compte2": later.to_string()}).to_string(),
+    );
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    let tui = Tui::new(&user, &mock, &path, "interrupt");
+    tui.start(&format!(
+        "--failover --wait --account compte1 -- claude --session-id {ID}"
+    ));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    tui.keys(&["the first task", "Enter"]);
+    tui.wait("the wait", &|s| s.contains("(Ctrl-C stops waiting)"));
+    tui.keys(&["C-c"]);
+    tui.wait("the end", &|s| s.contains("exit-status="));
+    let screen = tui.screen();
+    assert!(screen.contains("exit-status=130"), "{screen}");
+    assert!(
+        screen.contains(&format!(
+            "stopped waiting; to go on with session {ID}: cf-run --failover -- claude --resume {ID}"
+        )),
+        "{screen}"
+    );
+    tui.stop();
 }
 
 /// `cf-run accounts`: how each account logs in, and a cool-down the user

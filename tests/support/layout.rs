@@ -325,8 +325,11 @@ impl TestUser {
     }
 
     /// Puts a stand-in `claude` running `script` in ~/bin; returns a PATH
-    /// that finds it first.
+    /// that finds it first. Like the client, it takes the `--settings JSON`
+    /// a namespace launch puts first (cf-run's statusline tap): `script`
+    /// sees the arguments after it.
     pub fn fake_claude(&self, script: &str) -> String {
+        let script = format!("if [ \"$1\" = --settings ]; then shift 2; fi\n{script}");
         self.write("bin/claude", &format!("#!/bin/sh\n{script}\n"));
         fs::set_permissions(self.path("bin/claude"), fs::Permissions::from_mode(0o755)).unwrap();
         format!("{}:/usr/bin:/bin", self.path("bin").display())
