@@ -12,6 +12,7 @@ mod apply;
 mod configfile;
 mod journal;
 mod merge;
+mod movein;
 mod places;
 mod progress;
 mod report;
@@ -70,8 +71,10 @@ pub struct Request {
 
 pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
     let cwd = std::env::current_dir().context("getcwd")?;
+    let written = |dir: &str| configfile::written(dir, &user.home, &cwd);
+    let (accounts, movein) = movein::plan(&args.accounts, &user.home, written);
     let (text, config) =
-        configfile::build(&args.shared, &args.accounts, &args.shares, &user.home, &cwd)?;
+        configfile::build(&args.shared, &accounts, &args.shares, &user.home, &cwd)?;
     Policy::load(Path::new(policy::PATH))?.permit(&config)?;
     let existing = configfile::existing(config_path, &config, user.uid, &user.home);
     if let Existing::Different(how) = &existing
@@ -83,8 +86,29 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
             config_path.display()
         );
     }
-    if !args.dry_run {
+    if args.dry_run {
+        if let Some(line) = movein.describe() {
+            println!("{}", printable(&line));
+        }
+    } else {
         refuse_live_sessions(user)?;
+        let dirs: Vec<PathBuf> = config.accounts.iter().map(|a| a.dir.clone()).collect();
+        movein.apply(&user.home, &dirs)?;
+        for account in &config.accounts {
+            if matches!(resolve::entry(&account.dir)?, Entry::Missing) {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&account.dir)
+                    .with_context(|| format!("cannot create {}", account.dir.display()))?;
+                let line = format!(
+                    "created: account {}'s dir {}; log it in once with: cf-run --account {0} -- \
+                     claude, then /login",
+                    account.name,
+                    account.dir.display()
+                );
+                println!("{}", printable(&line));
+            }
+        }
     }
     let jobs = config
         .all_shares()
@@ -300,6 +324,10 @@ fn sources(config: &Config, share: &Share, user: &User) -> Result<Vec<Source>> {
             .is_some_and(|s| resolve::same_inode(s.as_fd(), fd.as_fd()))
     };
     for account in &config.accounts {
+        // A new account's dir, which the run makes: nothing in it to move.
+        if matches!(resolve::entry(&account.dir)?, Entry::Missing) {
+            continue;
+        }
         let what = format!("account {:?}'s dir", account.name);
         resolve::owned_dir(&account.dir, user.uid, &what)?;
         let own = account.dir.join(&share.name);

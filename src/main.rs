@@ -85,6 +85,9 @@ fn status() -> u8 {
     match run(&cli) {
         Ok(()) => 0,
         Err(e) => {
+            if cli.command.is_none() && monitor::inside_session() {
+                eprintln!("cf-run: {INSIDE}");
+            }
             eprintln!("cf-run: {}", output::printable(&format!("{e:#}")));
             exit::status_of(&e)
         }
@@ -114,18 +117,22 @@ fn init_logging(verbose: bool) {
         .init();
 }
 
+/// What cf-run says when run inside a session.
+const INSIDE: &str = "this runs inside a cf-run session, whose PID namespace hides the other \
+     sessions and where cf-run's own state is covered: run cf-run from a shell outside any \
+     session (another terminal)";
+
 fn run(cli: &Cli) -> Result<()> {
     let user = User::invoking()?;
     let state = State::of(&user);
-    if matches!(
-        cli.command,
-        Some(Command::Ps(_) | Command::Stop(_) | Command::Watch(_))
-    ) && monitor::inside_session()
+    // Inside a session, its PID namespace hides the other launches and
+    // cf-run's state is covered: say so first rather than answer wrong
+    // (`wrap` runs there on purpose; a launch costs no check until it fails).
+    if cli.command.is_some()
+        && !matches!(cli.command, Some(Command::Wrap(_)))
+        && monitor::inside_session()
     {
-        bail!(
-            "ps, stop and watch see no session from inside one: its PID namespace hides the \
-             others' processes (and would make their entries look gone); run them outside"
-        );
+        bail!("{INSIDE}");
     }
     match &cli.command {
         None => launch(cli, &cli.launch, &user),

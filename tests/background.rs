@@ -264,7 +264,7 @@ fn wrap_launches_outside_a_session_and_runs_in_place_inside_one() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "cf-run-init\ncompte1\nps=125\n");
     assert!(
-        stderr(&out).contains("ps, stop and watch see no session from inside one"),
+        stderr(&out).contains("this runs inside a cf-run session"),
         "{}",
         stderr(&out)
     );

@@ -994,3 +994,43 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "[]\n");
 }
+
+/// cf-run run inside a session (a launch, doctor, accounts, init) says
+/// first that it runs inside one, and to run it outside: 125, nothing
+/// changed.
+#[test]
+fn inside_a_session_cf_run_says_so_first() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let bin = bins().plain.display().to_string();
+    // What any launch makes (the state dir, the mount target) is made now.
+    for mode in NAMESPACED {
+        launch(&user, mode, "compte1", &["true"]);
+    }
+    for inner in [
+        format!("{bin} --account compte2 -- true"),
+        format!("{bin} doctor"),
+        format!("{bin} accounts"),
+        format!("{bin} init --shared ~/s --account a=~/.claude-compte1"),
+    ] {
+        for mode in NAMESPACED {
+            let before = user.snapshot();
+            let script = format!("{inner}; echo status=$?");
+            let out = user.run(mode.bin(), &args(mode, "compte1", &["sh", "-c", &script]));
+            assert_eq!(
+                stdout(&out).lines().last(),
+                Some("status=125"),
+                "{inner} {mode:?}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+            assert!(
+                stderr(&out).starts_with("cf-run: this runs inside a cf-run session"),
+                "{inner} {mode:?}: {}",
+                stderr(&out)
+            );
+            assert!(stderr(&out).contains("run cf-run from a shell outside any session"));
+            assert_eq!(user.snapshot(), before, "{inner} {mode:?}");
+        }
+    }
+}

@@ -1616,6 +1616,104 @@ fn a_ctrl_c_between_two_clients_says_how_to_resume() {
     tui.stop();
 }
 
+/// The commonest start, with the real client: one plain `~/.claude` (a key
+/// in its settings, a session run there) and the client's `~/.claude.json`
+/// beside it (its userID, first run done, the folder trusted). `cf-run init
+/// --account main=~/.claude` moves it to `~/.claude-main`, copies
+/// `~/.claude.json` in and leaves `~/.claude` empty. The client under main
+/// then starts as it did before: no onboarding and no trust question, the
+/// same userID, and the old session resumes from the shared dir.
+#[test]
+fn init_moves_a_plain_claude_in_and_the_client_starts_as_before() {
+    let user = TestUser::acquire();
+    user.mkdir("proj");
+    user.mkdir("bin");
+    std::os::unix::fs::symlink(claude(), user.path("bin/claude")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
+    user.write(
+        ".claude/settings.json",
+        r#"{"apiKeyHelper": "echo KEY-main"}"#,
+    );
+    let mock = MockApi::start();
+    let env = offline_env(&mock);
+    let mut vars = env.each();
+    vars.push(("PATH", &path));
+    let first = user
+        .command(
+            &user.path("bin/claude"),
+            &["-p", "the first task", "--session-id", ID],
+            &vars,
+        )
+        .current_dir(user.path("proj"))
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    // What an interactive first run leaves: onboarding done, the folder trusted.
+    let identity = user.path(".claude.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&identity).unwrap()).unwrap();
+    let user_id = state["userID"].as_str().unwrap().to_owned();
+    state["hasCompletedOnboarding"] = true.into();
+    state["projects"][user.path("proj").to_str().unwrap()]["hasTrustDialogAccepted"] = true.into();
+    user.write(".claude.json", &state.to_string());
+    let init = user.run(
+        &bins().plain,
+        &[
+            "init",
+            "--shared",
+            "~/.claude-shared",
+            "--account",
+            "main=~/.claude",
+            "--account",
+            "work=~/.claude-work",
+        ],
+    );
+    let said = stdout(&init);
+    assert_eq!(init.status.code(), Some(0), "{said}{}", stderr(&init));
+    assert!(
+        said.contains("moved: ") && said.contains(".claude-main (account main)"),
+        "{said}"
+    );
+    assert!(said.contains("copied: "), "{said}");
+    assert!(said.contains("created: account work's dir"), "{said}");
+    let work = std::fs::metadata(user.path(".claude-work")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&work.permissions()) & 0o777,
+        0o700
+    );
+    assert_eq!(std::fs::read_dir(user.path(".claude")).unwrap().count(), 0);
+    let carried: Value =
+        serde_json::from_slice(&std::fs::read(user.path(".claude-main/.claude.json")).unwrap())
+            .unwrap();
+    assert_eq!(carried["userID"], user_id.as_str());
+    let config = std::fs::read_to_string(user.path(".config/claude-failover/config.toml")).unwrap();
+    assert!(config.contains("dir = \"~/.claude-main\""), "{config}");
+    let transcript = format!(".claude-shared/{}/{ID}.jsonl", slug(&user.path("proj")));
+    assert!(user.path(&transcript).is_file(), "{said}");
+    mock.clear_requests();
+    let tui = Tui::new(&user, &mock, &path, "movein");
+    tui.start(&format!("--account main -- claude --resume {ID}"));
+    tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
+    let screen = tui.screen();
+    for first_run in [
+        "Welcome to Claude Code",
+        "text style",
+        "trust this folder",
+        "Quick safety check",
+    ] {
+        assert!(!screen.contains(first_run), "{first_run}: {screen}");
+    }
+    tui.type_until("the second task", "the second task", || {
+        mock.messages_requests()
+            .iter()
+            .any(|r| r.raw_body.contains("the second task"))
+    });
+    let second = request_with(&mock, &tui, "KEY-main", "the second task");
+    assert_eq!(second.session_id(), Some(ID));
+    assert!(second.raw_body.contains("the first task"));
+    assert!(second.raw_body.contains(&user_id), "another userID");
+    tui.stop();
+}
+
 /// `cf-run accounts`: how each account logs in, and a cool-down the user
 /// ends by hand (`--clear-cooldown`); clearing one there is not, or of an
 /// account the config lacks, is refused (125) and changes nothing.

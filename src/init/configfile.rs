@@ -42,7 +42,7 @@ pub fn build(
 }
 
 /// A path as the config shows it.
-fn written(raw: &str, home: &Path, cwd: &Path) -> String {
+pub(super) fn written(raw: &str, home: &Path, cwd: &Path) -> String {
     if raw.starts_with('~') {
         return raw.to_owned();
     }
