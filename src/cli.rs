@@ -171,9 +171,14 @@ fn name_dir(s: &str) -> Result<(String, String), String> {
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
-    /// Print one JSON object: {ok, mode, checks: [{name, status, detail, fix}]}
+    /// Print one JSON object: {ok, mode, checks: [{id, name, status, detail,
+    /// fix, account, path}]}
     #[arg(long)]
     pub json: bool,
+
+    /// List every check, not only the problems
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -160,7 +160,9 @@ impl Config {
         let owners = format!("you (uid {uid}) or root");
         let Some(text) = resolve::read_trusted(path, &[uid.as_raw(), 0], &owners, "config")? else {
             let message = format!(
-                "config {} does not exist; create it (see the README) or pass --config FILE",
+                "config {} does not exist; write it with cf-run init (cf-run init --shared \
+                 ~/.claude-shared --account NAME=~/.claude-NAME ...; cf-run init --help), or pass \
+                 --config FILE",
                 path.display()
             );
             return Err(Refusal::error(Why::Missing, message));

@@ -64,10 +64,23 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 }
 
 fn status() -> u8 {
-    let cli = match Cli::parse_args(std::env::args_os()) {
+    let args: Vec<_> = std::env::args_os().collect();
+    let cli = match Cli::parse_args(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
+            // `cf-run --account A claude`: the command needs its `--`.
+            let stray = e
+                .get(clap::error::ContextKind::InvalidArg)
+                .is_some_and(|arg| !arg.to_string().starts_with('-'));
+            if e.kind() == clap::error::ErrorKind::UnknownArgument
+                && stray
+                && !args.iter().any(|a| a == "--")
+            {
+                eprintln!(
+                    "\nhint: the command goes after --: cf-run --account NAME -- claude [ARGS]"
+                );
+            }
             return if e.use_stderr() { exit::USAGE } else { 0 };
         }
     };
@@ -170,7 +183,9 @@ fn run(cli: &Cli) -> Result<()> {
             };
             init::run(&request, &config_path(cli, &user), &user)
         }
-        Some(Command::Doctor(args)) => doctor::run(&config_path(cli, &user), &user, args.json),
+        Some(Command::Doctor(args)) => {
+            doctor::run(&config_path(cli, &user), &user, args.json, args.all)
+        }
         Some(Command::Accounts(args)) => {
             let config = load_config(cli, &user)?;
             match &args.clear_cooldown {

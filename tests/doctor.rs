@@ -46,7 +46,16 @@ fn assert_fails(user: &TestUser, path: &str, name: &str, want: &[&str]) {
 #[test]
 fn a_healthy_layout_passes() {
     let (user, path) = healthy();
+    // All well: one line.
     let out = doctor(&user, &path, &[]);
+    let o = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", stderr(&out));
+    assert_eq!(o.lines().count(), 1, "{o}");
+    assert!(
+        o.starts_with("all ") && o.ends_with(" checks pass (--all lists them)\n"),
+        "{o}"
+    );
+    let out = doctor(&user, &path, &["--all"]);
     let o = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{o}{}", stderr(&out));
     assert!(!o.contains("FAIL"), "{o}");
@@ -67,7 +76,7 @@ fn a_healthy_layout_passes() {
         assert!(o.contains(want), "want {want:?} in:\n{o}");
     }
     // The privileged copy holds the capability, and auto picks privileged.
-    let out = user.run_env(&bins().privileged, &["doctor"], &[("PATH", &path)]);
+    let out = user.run_env(&bins().privileged, &["doctor", "--all"], &[("PATH", &path)]);
     let o = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{o}");
     assert!(
@@ -87,7 +96,11 @@ fn json_gives_ok_the_mode_and_each_check() {
     let checks = v["checks"].as_array().unwrap();
     for check in checks {
         let keys: Vec<_> = check.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["detail", "fix", "name", "status"], "{check}");
+        assert_eq!(
+            keys,
+            ["account", "detail", "fix", "id", "name", "path", "status"],
+            "{check}"
+        );
         assert!(
             ["ok", "warn"].contains(&check["status"].as_str().unwrap()),
             "{check}"
@@ -103,6 +116,16 @@ fn json_gives_ok_the_mode_and_each_check() {
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
+    // Stable keys: the check's id, and the account and path it is about.
+    let of = |name: &str| checks.iter().find(|c| c["name"] == name).unwrap();
+    let compte2 = user.path(".claude-compte2");
+    assert_eq!(of("account compte2")["id"], "account_dir");
+    assert_eq!(of("account compte2")["account"], "compte2");
+    assert_eq!(of("account compte2")["path"], compte2.to_str().unwrap());
+    assert_eq!(of("compte2's projects")["id"], "launch_check");
+    assert_eq!(of("compte2's projects")["account"], "compte2");
+    assert_eq!(of("mode")["id"], "mode");
+    assert_eq!(of("mode")["account"], Value::Null);
     // A failing check: status "fail" with a fix, and ok false.
     std::fs::remove_dir_all(user.path(".claude-compte2")).unwrap();
     let out = doctor(&user, &path, &["--json"]);
@@ -116,6 +139,7 @@ fn json_gives_ok_the_mode_and_each_check() {
         .filter(|c| c["status"] == "fail")
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["id"], "account_dir");
     assert_eq!(failed[0]["name"], "account compte2");
     assert!(failed[0]["fix"].as_str().unwrap().contains("mkdir -m 700"));
 }

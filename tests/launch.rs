@@ -1034,3 +1034,38 @@ fn inside_a_session_cf_run_says_so_first() {
         }
     }
 }
+
+/// The first day's two commonest slips: a command without its `--` (a usage
+/// error, 2, with the hint), and no config yet (125, naming cf-run init).
+#[test]
+fn a_forgotten_dash_dash_and_a_missing_config_say_what_to_do() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let out = user.run(&bins().plain, &["--account", "compte1", "claude"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hint: the command goes after --: cf-run --account NAME -- claude"),
+        "{}",
+        stderr(&out)
+    );
+    let before = user.snapshot();
+    let missing = user.path("nowhere.toml");
+    let out = user.run(
+        &bins().plain,
+        &[
+            "--config",
+            missing.to_str().unwrap(),
+            "--account",
+            "compte1",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not exist; write it with cf-run init"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(user.snapshot(), before);
+}

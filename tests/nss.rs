@@ -62,7 +62,7 @@ fn init_doctor_and_ps_work_for_the_user() {
         "{\"n\":1}\n"
     );
 
-    let out = cf(&user, &["doctor"]);
+    let out = cf(&user, &["doctor", "--all"]);
     let o = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{o}{}", stderr(&out));
     assert!(o.contains("ok    config: ") && !o.contains("FAIL"), "{o}");

@@ -1285,6 +1285,14 @@ fn past_sessions(user: &TestUser, tui: &Tui, mock: &MockApi, ids: &[&str]) {
                 .any(|r| r.session_id() == Some(*id))
         });
         tui.wait("the reply", &|s| s.contains("mock reply"));
+        // The turn is on disk before the client goes (2.1.197 writes late).
+        let transcript = user.path(&format!(
+            ".claude-projects-shared/{}/{id}.jsonl",
+            slug(&user.path("proj"))
+        ));
+        wait_until("the turn in the transcript", || {
+            std::fs::read_to_string(&transcript).is_ok_and(|t| t.contains("mock reply"))
+        });
         tui.stop();
         wait_until("the session to end", || {
             !ps(user).iter().any(|e| e["session"] == *id)

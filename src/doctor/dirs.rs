@@ -246,7 +246,8 @@ pub fn launch_checks(config: &Config, user: &User, mode: Option<Mode>) -> Vec<It
                 continue;
             }
             let name = name_of(path, config);
-            items.push(match checks::verify(&check, user.uid) {
+            let owner = config.accounts.iter().find(|a| path.starts_with(&a.dir));
+            let item = match checks::verify(&check, user.uid) {
                 Ok(()) => ok(name, check.to_string()),
                 Err(e) => bad(
                     Status::Fail,
@@ -254,7 +255,9 @@ pub fn launch_checks(config: &Config, user: &User, mode: Option<Mode>) -> Vec<It
                     format!("{e:#}"),
                     fix_for(&check, &e, config),
                 ),
-            });
+            };
+            let account = owner.map(|a| a.name.as_str());
+            items.push(item.about("launch_check", account, Some(path)));
         }
     }
     items

@@ -24,7 +24,8 @@ use crate::user::User;
 
 use self::report::{Item, Status, render};
 
-/// What `--json` prints.
+/// What `--json` prints: each check with the same keys always (`id`,
+/// `name`, `status`, `detail`, `fix`, `account`, `path`; null when none).
 #[derive(Serialize)]
 struct Json<'a> {
     /// Whether a launch would work.
@@ -34,12 +35,12 @@ struct Json<'a> {
     checks: &'a [Item],
 }
 
-pub fn run(config_path: &Path, user: &User, json: bool) -> Result<()> {
+pub fn run(config_path: &Path, user: &User, json: bool, all: bool) -> Result<()> {
     let (mut items, mode) = check_all(config_path, user);
     // All well on paper: one real launch proves the rest (the namespaces,
     // the new /proc, the seccomp filter) on this host.
     if items.iter().all(|i| i.status != Status::Fail) {
-        items.push(host::trial_launch(config_path, user));
+        items.push(host::trial_launch(config_path, user).id("trial_launch"));
     }
     let failing: Vec<&str> = items
         .iter()
@@ -54,7 +55,7 @@ pub fn run(config_path: &Path, user: &User, json: bool) -> Result<()> {
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        print!("{}", crate::output::printable(&render(&items)));
+        print!("{}", crate::output::printable(&render(&items, all)));
     }
     if failing.is_empty() {
         return Ok(());
@@ -73,27 +74,44 @@ pub fn run(config_path: &Path, user: &User, json: bool) -> Result<()> {
 /// Every check, in order, and the mode a launch would use.
 fn check_all(config_path: &Path, user: &User) -> (Vec<Item>, Option<Mode>) {
     let probe = Probe::host();
-    let mut items = vec![host::capability(&probe), host::user_namespaces(&probe)];
+    let mut items = vec![
+        host::capability(&probe).id("capability"),
+        host::user_namespaces(&probe).id("user_namespaces"),
+    ];
     let config = Config::load(config_path, user.uid, &user.home);
     let decision = Decision::decide(config.as_ref().ok(), None, || probe.clone());
-    items.push(host::policy(&decision.policy));
-    items.push(dirs::config(config_path, &config));
+    items.push(host::policy(&decision.policy).id("policy"));
+    items.push(dirs::config(config_path, &config).about("config", None, Some(config_path)));
     let (item, mode) = host::mode(&decision);
-    items.push(item);
+    items.push(item.id("mode"));
     if let Ok(config) = &config {
         if let Some(Err(e)) = &decision.permit {
-            items.push(host::permit(e));
+            items.push(host::permit(e).id("permit"));
         }
-        for account in &config.accounts {
-            items.push(dirs::account_dir(account, user.uid));
+        for a in &config.accounts {
+            let item = dirs::account_dir(a, user.uid);
+            items.push(item.about("account_dir", Some(&a.name), Some(&a.dir)));
         }
-        items.push(dirs::shared_dir(config, user.uid));
-        items.push(host::second_mounts(config));
+        let shared = &config.shared_projects;
+        items.push(dirs::shared_dir(config, user.uid).about("shared_dir", None, Some(shared)));
+        items.push(host::second_mounts(config).id("other_mounts"));
         items.extend(dirs::launch_checks(config, user, mode));
     }
-    items.push(host::landlock_scopes());
-    items.push(host::daemon_sockets(user));
-    items.push(host::stale_locks(&State::of(user)));
-    items.push(host::claude_on_path());
+    items.push(host::landlock_scopes().id("landlock_scopes"));
+    items.push(host::daemon_sockets(user).id("supervisor_sockets"));
+    items.push(host::stale_locks(&State::of(user)).id("locks"));
+    items.push(host::claude_on_path().id("claude"));
     (items, mode)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_check_has_an_id() {
+        let user = crate::user::User::invoking().unwrap();
+        let (items, _) = super::check_all(std::path::Path::new("/nonexistent"), &user);
+        for item in items {
+            assert!(!item.id.is_empty(), "{}", item.name);
+        }
+    }
 }

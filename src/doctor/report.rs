@@ -16,18 +16,47 @@ pub enum Status {
 
 #[derive(Debug, Serialize)]
 pub struct Item {
+    /// What is checked, the same on every host (`account_dir`, `mode`):
+    /// a key for scripts, where `name` is for people.
+    pub id: &'static str,
     pub name: String,
     pub status: Status,
     pub detail: String,
     pub fix: Option<String>,
+    /// The account the check is about, if one.
+    pub account: Option<String>,
+    /// The path the check is about, if one.
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl Item {
+    /// This item as check `id`, about `account` and `path`.
+    pub fn about(
+        mut self,
+        id: &'static str,
+        account: Option<&str>,
+        path: Option<&std::path::Path>,
+    ) -> Self {
+        self.id = id;
+        self.account = account.map(str::to_owned);
+        self.path = path.map(std::path::Path::to_path_buf);
+        self
+    }
+
+    pub fn id(self, id: &'static str) -> Self {
+        self.about(id, None, None)
+    }
 }
 
 pub fn ok(name: impl Into<String>, detail: impl Into<String>) -> Item {
     Item {
+        id: "",
         name: name.into(),
         status: Status::Ok,
         detail: detail.into(),
         fix: None,
+        account: None,
+        path: None,
     }
 }
 
@@ -38,16 +67,21 @@ pub fn bad(
     fix: impl Into<String>,
 ) -> Item {
     Item {
+        id: "",
         name: name.into(),
         status,
         detail: detail.into(),
         fix: Some(fix.into()),
+        account: None,
+        path: None,
     }
 }
 
-pub fn render(items: &[Item]) -> String {
+/// The report: every check (`all`), else each problem, with its fix, then
+/// a line that sums up.
+pub fn render(items: &[Item], all: bool) -> String {
     let mut out = String::new();
-    for item in items {
+    for item in items.iter().filter(|i| all || i.status != Status::Ok) {
         let status = match item.status {
             Status::Ok => "ok",
             Status::Warn => "warn",
@@ -58,6 +92,17 @@ pub fn render(items: &[Item]) -> String {
             let _ = writeln!(out, "      fix: {fix}");
         }
     }
+    let count = |status| items.iter().filter(|i| i.status == status).count();
+    let (warn, fail) = (count(Status::Warn), count(Status::Fail));
+    let passed = items.len() - warn - fail;
+    let _ = match (fail, warn) {
+        (0, 0) => writeln!(out, "all {passed} checks pass (--all lists them)"),
+        (0, w) => writeln!(
+            out,
+            "{passed} checks pass, {w} warn (a launch works; worth fixing)"
+        ),
+        (f, _) => writeln!(out, "{passed} checks pass, {f} fail: a launch would fail"),
+    };
     out
 }
 
@@ -66,14 +111,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_one_line_per_check_and_the_fix_below_a_problem() {
+    fn renders_each_problem_with_its_fix_then_a_summary_and_all_on_asking() {
         let items = [
             ok("config", "fine"),
             bad(Status::Fail, "claude", "not found", "install it"),
         ];
         assert_eq!(
-            render(&items),
-            "ok    config: fine\nFAIL  claude: not found\n      fix: install it\n"
+            render(&items, false),
+            "FAIL  claude: not found\n      fix: install it\n\
+             1 checks pass, 1 fail: a launch would fail\n"
+        );
+        assert_eq!(
+            render(&items, true),
+            "ok    config: fine\nFAIL  claude: not found\n      fix: install it\n\
+             1 checks pass, 1 fail: a launch would fail\n"
+        );
+        assert_eq!(
+            render(&items[..1], false),
+            "all 1 checks pass (--all lists them)\n"
         );
     }
 }
