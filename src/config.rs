@@ -369,6 +369,49 @@ fn expand(raw: &str, home: &Path) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_man_pages_sample_config_parses() {
+        let text = include_str!("../docs/config.sample.toml");
+        let c = Config::parse(text, Path::new("/home/u")).unwrap();
+        let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["main", "work"]);
+        assert_eq!(
+            c.thresholds,
+            Thresholds {
+                five_hour: 90,
+                seven_day: 95
+            }
+        );
+        assert!(
+            c.extra_shares
+                .iter()
+                .any(|s| s.name == "commands" && !s.writable)
+        );
+    }
+
+    #[test]
+    fn failover_thresholds_are_shares_from_1_to_100() {
+        let base = "shared_projects = \"~/s\"\n[accounts.a]\ndir = \"~/a\"\n";
+        let parse = |extra: &str| Config::parse(&format!("{base}{extra}"), Path::new("/home/u"));
+        assert_eq!(parse("").unwrap().thresholds, Thresholds::default());
+        let c = parse("[failover]\nfive_hour = 80\n").unwrap();
+        assert_eq!(
+            c.thresholds,
+            Thresholds {
+                five_hour: 80,
+                seven_day: 95
+            }
+        );
+        for bad in [
+            "five_hour = 0",
+            "seven_day = 101",
+            "five_hour = 90.5",
+            "other = 1",
+        ] {
+            assert!(parse(&format!("[failover]\n{bad}\n")).is_err(), "{bad}");
+        }
+    }
+
     const HOME: &str = "/home/u";
 
     fn parse(text: &str) -> Result<Config> {

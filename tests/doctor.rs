@@ -46,7 +46,12 @@ fn assert_fails(user: &TestUser, path: &str, name: &str, want: &[&str]) {
 #[test]
 fn a_healthy_layout_passes() {
     let (user, path) = healthy();
-    // All well: one line.
+    // All well (the account dirs private too): one line.
+    for account in ["compte1", "compte2"] {
+        let dir = user.path(&format!(".claude-{account}"));
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+    }
     let out = doctor(&user, &path, &[]);
     let o = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{o}{}", stderr(&out));

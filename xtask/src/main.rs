@@ -125,6 +125,8 @@ fn man_page(w: &mut dyn Write) -> io::Result<()> {
 
 fn write_extra(w: &mut dyn Write) -> io::Result<()> {
     let credentials = environ::CREDENTIALS.join(", ");
+    // The README's and the tests' sample config, hyphens as roff wants them.
+    let sample = include_str!("../../docs/config.sample.toml").replace('-', "\\-");
     write!(
         w,
         r#".SH "EXIT STATUS"
@@ -170,7 +172,18 @@ Removed from the command's environment unless \fB\-\-keep\-env\fR names them, so
 .SH FILES
 .TP
 \fB~/.config/claude\-failover/config.toml\fR
-The config: \fBshared_projects\fR, \fBmode\fR and one \fB[accounts.NAME]\fR table with a \fBdir\fR per account, in failover order. \fBcf\-run init\fR writes it. It must be yours or root's and not writable by group or others.
+The config: \fBshared_projects\fR, \fBmode\fR and one \fB[accounts.NAME]\fR table with a \fBdir\fR per account, in failover order. \fBcf\-run init\fR writes it. It must be yours or root's and not writable by group or others. A sample:
+.PP
+.RS
+.nf
+{sample}.fi
+.RE
+.TP
+\fB~/.local/state/cf\-run/limits.json\fR
+Accounts cooling down after a usage limit, and until when (\fBcf\-run accounts \-\-clear\-cooldown\fR ends one).
+.TP
+\fB/run/user/UID/cf\-run/\fR, else \fB/tmp/cf\-run\-UID/\fR
+Runtime state: session locks, the registry \fBps\fR reads, each launch's client dir, each account's last known usage (\fBusage.json\fR). Covered in every session.
 .TP
 \fB/etc/claude\-failover/policy.toml\fR
 The admin's policy (\fBmodes\fR, \fBroots\fR, \fBsetuid\fR); owned and writable by root only, or every launch is refused.
@@ -180,6 +193,51 @@ Debian package: while this file exists, the package gives \fB/usr/bin/cf\-run\fR
 .TP
 \fB/etc/apparmor.d/cf\-run\fR
 The AppArmor profile that lets cf\-run make user namespaces where the kernel restricts them (Ubuntu 23.10 and later). It confines nothing else.
+.SH EXAMPLES
+Move in from a plain \fB~/.claude\fR and add a second account:
+.PP
+.RS
+.nf
+cf\-run init \-\-shared ~/.claude\-shared \-\-account main=~/.claude \-\-account work=~/.claude\-work
+cf\-run \-\-account work \-\- claude        # then /login, once
+.fi
+.RE
+.PP
+Work in this terminal, moving to the account with the most room at a usage limit, or between turns past 90% of the five\-hour window:
+.PP
+.RS
+.nf
+cf\-run \-\-failover \-\- claude
+cf\-run \-\-failover \-\-wait \-\- claude \-\-continue
+.fi
+.RE
+.PP
+See each account's login, usage and cool\-down; end a cool\-down:
+.PP
+.RS
+.nf
+cf\-run accounts
+cf\-run accounts \-\-clear\-cooldown work
+.fi
+.RE
+.PP
+Resume a session under another account, and see what a launch would do:
+.PP
+.RS
+.nf
+cf\-run \-\-account work \-\- claude \-\-resume 3f0c2a1e\-9b7d\-4c55\-8e21\-0a1b2c3d4e5f
+cf\-run \-\-account work \-\-dry\-run
+.fi
+.RE
+.PP
+A headless task that moves on by itself, and a check of the host:
+.PP
+.RS
+.nf
+cf\-run failover \-\- "fix the failing test"
+cf\-run doctor
+.fi
+.RE
 .SH "SEE ALSO"
 \fB/usr/share/doc/cf\-run/SECURITY.md\fR (what a session can and cannot reach), \fBsetcap\fR(8), \fBnamespaces\fR(7), \fBuser_namespaces\fR(7), \fBapparmor_parser\fR(8)
 "#
