@@ -1,16 +1,22 @@
 //! `cf-run accounts`: each account of the config, in its order: how it logs
-//! in, its last known usage, its cool-down and its live sessions; and
-//! `--clear-cooldown`, which ends a cool-down the user knows is over.
+//! in, its last known usage, its cool-down and its live sessions;
+//! `--clear-cooldown`, which ends a cool-down the user knows is over; and
+//! `add` and `remove`, which edit the config in place.
 
-use anyhow::{Result, bail};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::handover::Login;
 use crate::output::{local, printable};
+use crate::resolve::{self, Entry};
 use crate::session::{self, State};
 use crate::usage::{Known, Limits, Usage, Window};
+use crate::user::User;
 
 pub fn show(config: &Config, state: &State, as_json: bool) -> Result<()> {
     let limits = Limits::load(state)?;
@@ -107,4 +113,106 @@ pub fn clear_cooldown(config: &Config, state: &State, name: &str) -> Result<()> 
         local(until)
     );
     Ok(())
+}
+
+/// `cf-run accounts add NAME [DIR]`: the config gains `[accounts.NAME]`,
+/// last, with every other line, comment and key kept (the old text is kept
+/// beside it as `config.toml.bak`), and DIR is made (0700) if missing.
+pub fn add(path: &Path, user: &User, name: &str, dir: Option<&str>) -> Result<()> {
+    let dir = match dir {
+        None => format!("~/.claude-{name}"),
+        Some(d) if d.starts_with('~') || d.starts_with('/') => d.to_owned(),
+        Some(d) => std::env::current_dir()
+            .context("getcwd")?
+            .join(d)
+            .display()
+            .to_string(),
+    };
+    let (old, mut doc) = editable(path, user)?;
+    let accounts = doc
+        .entry("accounts")
+        .or_insert(toml_edit::table())
+        .as_table_mut()
+        .with_context(|| format!("config {}: accounts is not a table", path.display()))?;
+    if let Some(there) = accounts.get(name) {
+        let at = there.get("dir").and_then(|d| d.as_str()).unwrap_or("?");
+        bail!("account {name} is in the config already (dir {at}); pick another name");
+    }
+    let mut table = toml_edit::Table::new();
+    table["dir"] = toml_edit::value(&dir);
+    accounts.insert(name, toml_edit::Item::Table(table));
+    let config = save(path, user, &old, &doc.to_string(), name)?;
+    let account = config.account(name)?;
+    match resolve::entry(&account.dir)? {
+        Entry::Missing => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&account.dir)
+                .with_context(|| format!("cannot create {}", account.dir.display()))?;
+        }
+        _ => {
+            resolve::owned_dir(&account.dir, user.uid, &format!("account {name:?}'s dir"))?;
+        }
+    }
+    println!(
+        "{}",
+        printable(&format!(
+            "added: account {name} ({}); log it in once with: cf-run --account {name} -- claude, \
+             then /login",
+            account.dir.display()
+        ))
+    );
+    Ok(())
+}
+
+/// `cf-run accounts remove NAME`: `[accounts.NAME]` leaves the config, every
+/// other line kept (the old text beside it as `config.toml.bak`); its dir,
+/// credentials and all, is left as it is.
+pub fn remove(path: &Path, user: &User, state: &State, name: &str) -> Result<()> {
+    let (old, mut doc) = editable(path, user)?;
+    let current = Config::parse(&old, &user.home)?;
+    let dir = current.account(name)?.dir.clone();
+    if current.accounts.len() == 1 {
+        bail!("account {name} is the config's only one; add another first");
+    }
+    let live = session::live(state)?;
+    if let Some(r) = live.iter().find(|r| r.account == name) {
+        bail!(
+            "account {name} has a live session (pid {}); end it first (cf-run stop --session ID)",
+            r.pid
+        );
+    }
+    if let Some(accounts) = doc.get_mut("accounts").and_then(|a| a.as_table_like_mut()) {
+        accounts.remove(name);
+    }
+    save(path, user, &old, &doc.to_string(), name)?;
+    println!(
+        "{}",
+        printable(&format!(
+            "removed: account {name} from the config; its dir {} is left as it is",
+            dir.display()
+        ))
+    );
+    Ok(())
+}
+
+/// The config's text, and the same as a document to edit.
+fn editable(path: &Path, user: &User) -> Result<(String, toml_edit::DocumentMut)> {
+    let text = config::text(path, user.uid)?;
+    let doc = text
+        .parse()
+        .with_context(|| format!("config {} is not TOML", path.display()))?;
+    Ok((text, doc))
+}
+
+/// Writes `new` as the config once it loads, the `old` text kept beside it.
+fn save(path: &Path, user: &User, old: &str, new: &str, name: &str) -> Result<Config> {
+    let config = Config::parse(new, &user.home)
+        .with_context(|| format!("config {} with account {name}", path.display()))?;
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(".bak");
+    config::write(Path::new(&backup), old)?;
+    config::write(path, new)?;
+    Ok(config)
 }

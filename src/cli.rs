@@ -79,7 +79,8 @@ pub enum Command {
     /// Check what a launch needs, each with a one-line fix; exit 1 if one would fail
     Doctor(DoctorArgs),
     /// Show each account: how it logs in, its last known usage, its
-    /// cool-down, its live sessions
+    /// cool-down, its live sessions; add or remove one
+    #[command(visible_alias = "account")]
     Accounts(AccountsArgs),
     /// cf-run's statusline and hooks inside a session (the client runs it)
     #[command(hide = true)]
@@ -102,6 +103,26 @@ pub struct AccountsArgs {
     /// End this account's cool-down now (after buying more usage, say)
     #[arg(long, value_name = "NAME")]
     pub clear_cooldown: Option<String>,
+
+    #[command(subcommand)]
+    pub change: Option<AccountChange>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AccountChange {
+    /// Add an account to the config, last in failover order, and make its
+    /// dir (mode 0700); every other line of the config is kept
+    Add {
+        /// Its name in the config
+        name: String,
+        /// Its dir [default: ~/.claude-NAME]
+        dir: Option<String>,
+    },
+    /// Remove an account from the config; its dir is left as it is
+    Remove {
+        /// Its name in the config
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -135,6 +135,62 @@ struct RawAccount {
     env: IndexMap<String, String>,
 }
 
+/// The config's text, read as [`Config::load`] reads it.
+pub fn text(path: &Path, uid: Uid) -> Result<String> {
+    let owners = format!("you (uid {uid}) or root");
+    let Some(text) = resolve::read_trusted(path, &[uid.as_raw(), 0], &owners, "config")? else {
+        let message = format!(
+            "config {} does not exist; write it with cf-run init (cf-run init --shared \
+             ~/.claude-shared --account NAME=~/.claude-NAME ...; cf-run init --help), or pass \
+             --config FILE",
+            path.display()
+        );
+        return Err(Refusal::error(Why::Missing, message));
+    };
+    Ok(text)
+}
+
+/// Writes the config at `path` (mode 0600, its dir made 0700 if missing):
+/// a new file renamed over the old, so a crash leaves one or the other.
+pub fn write(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let shown = path.display();
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        bail!("{shown} is not a file path");
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".cf-init");
+    let tmp = dir.join(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove {}", tmp.display()));
+        }
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename({}, {shown})", tmp.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("fsync({})", dir.display()))
+}
+
 /// Where the config is: `--config`, else `$CF_RUN_CONFIG`, else
 /// `$XDG_CONFIG_HOME/claude-failover/config.toml`, else under `<home>/.config`.
 /// The environment only selects a file; `load` then checks it like any other.
@@ -157,16 +213,7 @@ impl Config {
     /// Reads and checks the config at `path`: a regular file reached without
     /// symlinks, owned by `uid` or root, writable by nobody else.
     pub fn load(path: &Path, uid: Uid, home: &Path) -> Result<Self> {
-        let owners = format!("you (uid {uid}) or root");
-        let Some(text) = resolve::read_trusted(path, &[uid.as_raw(), 0], &owners, "config")? else {
-            let message = format!(
-                "config {} does not exist; write it with cf-run init (cf-run init --shared \
-                 ~/.claude-shared --account NAME=~/.claude-NAME ...; cf-run init --help), or pass \
-                 --config FILE",
-                path.display()
-            );
-            return Err(Refusal::error(Why::Missing, message));
-        };
+        let text = text(path, uid)?;
         Self::parse(&text, home).with_context(|| format!("config {}", path.display()))
     }
 

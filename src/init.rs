@@ -134,7 +134,7 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
         );
     }
     if !matches!(existing, Existing::Same) {
-        configfile::write(config_path, &text)?;
+        crate::config::write(config_path, &text)?;
         Config::load(config_path, user.uid, &user.home)
             .context("the config cf-run init just wrote does not load")?;
     }

@@ -187,10 +187,18 @@ fn run(cli: &Cli) -> Result<()> {
             doctor::run(&config_path(cli, &user), &user, args.json, args.all)
         }
         Some(Command::Accounts(args)) => {
-            let config = load_config(cli, &user)?;
-            match &args.clear_cooldown {
-                Some(name) => accounts::clear_cooldown(&config, &state, name),
-                None => accounts::show(&config, &state, args.json),
+            let path = config_path(cli, &user);
+            match (&args.change, &args.clear_cooldown) {
+                (Some(cli::AccountChange::Add { name, dir }), _) => {
+                    accounts::add(&path, &user, name, dir.as_deref())
+                }
+                (Some(cli::AccountChange::Remove { name }), _) => {
+                    accounts::remove(&path, &user, &state, name)
+                }
+                (None, Some(name)) => {
+                    accounts::clear_cooldown(&load_config(cli, &user)?, &state, name)
+                }
+                (None, None) => accounts::show(&load_config(cli, &user)?, &state, args.json),
             }
         }
         // Run by status(), before anything of the user's is looked up.

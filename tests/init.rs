@@ -963,3 +963,71 @@ fn across_filesystems_a_killed_merge_also_finishes_with_nothing_lost_or_duplicat
     let moved = shared.0.join("-home-p0/s0.jsonl");
     assert_eq!(fs::metadata(moved).unwrap().mtime(), 1_000);
 }
+
+/// `cf-run account add` and `remove` edit the config in place: the lines,
+/// comments and keys written by hand stay, the old text is kept as
+/// `config.toml.bak`, a new account's dir is made (0700). A name already
+/// there, a name the config cannot hold, or the only account left is
+/// refused (125) with the config unchanged; a removed account's dir stays.
+#[test]
+fn account_add_and_remove_edit_the_config_in_place() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    let mine = format!(
+        "# written by hand\nprivate_tmp = true  # my /tmp\n{}\n[accounts.compte2.env]\nFOO = \"1\"\n",
+        support::layout::STANDARD_CONFIG
+    );
+    let path = user.config(&mine);
+    let cf = |args: &[&str]| user.run(&bins().plain, args);
+    let added = cf(&["account", "add", "work"]);
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    assert!(
+        stdout(&added).contains("added: account work (")
+            && stdout(&added).contains("cf-run --account work -- claude, then /login"),
+        "{}",
+        stdout(&added)
+    );
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(mine.trim_end()), "{text}");
+    assert!(
+        text.contains("[accounts.work]\ndir = \"~/.claude-work\"\n"),
+        "{text}"
+    );
+    let backup = PathBuf::from(format!("{}.bak", path.display()));
+    assert_eq!(fs::read_to_string(&backup).unwrap(), mine);
+    let dir = fs::metadata(user.path(".claude-work")).unwrap();
+    assert_eq!(dir.mode() & 0o777, 0o700);
+    let listed = cf(&["accounts", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(rows[2]["name"], "work", "{rows}");
+    assert_eq!(rows[2]["login"], "none", "{rows}");
+    for (args, says) in [
+        (
+            &["account", "add", "work"][..],
+            "account work is in the config already",
+        ),
+        (
+            &["account", "add", "no/pe"],
+            "account name \"no/pe\" is not allowed",
+        ),
+    ] {
+        let refused = cf(args);
+        assert_eq!(refused.status.code(), Some(125), "{args:?}");
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    }
+    let removed = cf(&["account", "remove", "work"]);
+    assert_eq!(removed.status.code(), Some(0), "{}", stderr(&removed));
+    assert!(stdout(&removed).contains("is left as it is"));
+    let after = fs::read_to_string(&path).unwrap();
+    assert_eq!(after.trim_end(), mine.trim_end());
+    assert!(user.path(".claude-work").is_dir());
+    assert_eq!(cf(&["account", "remove", "compte1"]).status.code(), Some(0));
+    let last = cf(&["account", "remove", "compte2"]);
+    assert_eq!(last.status.code(), Some(125));
+    assert!(
+        stderr(&last).contains("the config's only one"),
+        "{}",
+        stderr(&last)
+    );
+}

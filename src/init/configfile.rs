@@ -1,9 +1,8 @@
 //! The config `init` writes: built from the command line, checked by the
 //! parser every launch uses, and written whole (mode 0600) or not at all.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -112,45 +111,6 @@ pub fn existing(path: &Path, wanted: &Config, uid: Uid, home: &Path) -> Existing
 fn sorted(mut shares: Vec<Share>) -> Vec<Share> {
     shares.sort_by(|a, b| a.name.cmp(&b.name));
     shares
-}
-
-/// Writes `text` at `path` (mode 0600) through a temporary file renamed into
-/// place: a crash leaves the old config or the new one, never half of one.
-pub fn write(path: &Path, text: &str) -> Result<()> {
-    let shown = path.display();
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        anyhow::bail!("{shown} is not a file path");
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".cf-init");
-    let tmp = dir.join(tmp_name);
-    match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("cannot remove {}", tmp.display()));
-        }
-        _ => {}
-    }
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        })
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("rename({}, {shown})", tmp.display()))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("fsync({})", dir.display()))
 }
 
 #[cfg(test)]
