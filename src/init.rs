@@ -73,16 +73,26 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
     let cwd = std::env::current_dir().context("getcwd")?;
     let written = |dir: &str| configfile::written(dir, &user.home, &cwd);
     let (accounts, movein) = movein::plan(&args.accounts, &user.home, written);
-    let (text, config) =
+    let (mut text, mut config) =
         configfile::build(&args.shared, &accounts, &args.shares, &user.home, &cwd)?;
+    // Over a config that is there, what init writes is laid over it: what
+    // init does not write stays.
+    let old = crate::config::text(config_path, user.uid).ok();
+    if let Some(old) = &old
+        && let Ok(merged) = configfile::merged(old, &text)
+        && let Ok(parsed) = Config::parse(&merged, &user.home)
+    {
+        (text, config) = (merged, parsed);
+    }
     Policy::load(Path::new(policy::PATH))?.permit(&config)?;
     let existing = configfile::existing(config_path, &config, user.uid, &user.home);
     if let Existing::Different(how) = &existing
         && !args.force
     {
         bail!(
-            "the config {} already exists and says something else ({how}); \
-             pass --force to replace it, or --config FILE to write another",
+            "the config {} already exists, and init would change it: {how}; pass --force to change it \
+             (its other keys and comments stay, the old text is kept as {0}.bak), or \
+             --config FILE to write another",
             config_path.display()
         );
     }
@@ -134,6 +144,11 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
         );
     }
     if !matches!(existing, Existing::Same) {
+        if let Some(old) = &old {
+            let mut backup = config_path.as_os_str().to_owned();
+            backup.push(".bak");
+            crate::config::write(Path::new(&backup), old)?;
+        }
         crate::config::write(config_path, &text)?;
         Config::load(config_path, user.uid, &user.home)
             .context("the config cf-run init just wrote does not load")?;

@@ -320,30 +320,43 @@ fn dry_run_prints_what_would_move_and_changes_nothing() {
     }
 }
 
+/// A config that is there and says something else: init says what it
+/// would change and changes nothing; with `--force` it changes that alone,
+/// keeping every key and comment it does not write (an account's `env`,
+/// `private_tmp`), with the old text kept as `config.toml.bak`.
 #[test]
 fn refuses_to_replace_a_different_config_without_force() {
     let user = TestUser::acquire();
     overlapping_layout(&user);
-    user.config(
-        "shared_projects = \"~/elsewhere\"\n[accounts.compte1]\ndir = \"~/.claude-compte1\"\n",
-    );
+    let mine = "# mine\nprivate_tmp = true  # by hand\nshared_projects = \"~/elsewhere\"\n\
+                [accounts.compte1]\ndir = \"~/.claude-compte1\"\n\
+                [accounts.compte1.env]\nFOO = \"1\"\n";
+    user.config(mine);
     let before = user.snapshot();
     let out = init(&user, &[]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     let e = stderr(&out);
-    assert!(
-        e.starts_with("cf-run: the config")
-            && e.contains("says something else")
-            && e.contains("--force"),
-        "{e}"
-    );
+    let home = user.home.display();
+    for want in [
+        "cf-run: the config".to_owned(),
+        format!("shared_projects {home}/elsewhere becomes {home}/.claude-projects-shared"),
+        format!("account compte2 ({home}/.claude-compte2) is added"),
+        "pass --force to change it".into(),
+    ] {
+        assert!(e.contains(&want), "want {want:?} in {e}");
+    }
     assert_eq!(user.snapshot(), before, "a refusal changed the disk");
     assert_ok(&init(&user, &["--force"]));
     let config = read(&user, ".config/claude-failover/config.toml");
-    assert!(
-        config.contains("shared_projects = \"~/.claude-projects-shared\""),
-        "{config}"
-    );
+    for want in [
+        "shared_projects = \"~/.claude-projects-shared\"",
+        "# mine\nprivate_tmp = true  # by hand\n",
+        "[accounts.compte1.env]\nFOO = \"1\"\n",
+        "[accounts.compte2]\ndir = \"~/.claude-compte2\"",
+    ] {
+        assert!(config.contains(want), "want {want:?} in:\n{config}");
+    }
+    assert_eq!(read(&user, ".config/claude-failover/config.toml.bak"), mine);
 }
 
 #[test]

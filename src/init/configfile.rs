@@ -72,6 +72,44 @@ fn key(name: &str) -> String {
     if bare { name.to_owned() } else { quote(name) }
 }
 
+/// The config init writes over an existing one (`old`): `built` (the text
+/// [`build`] made) laid over it, so every key and comment init does not
+/// write stays: other keys, an account's `env`, a share's `writable`, and
+/// accounts and shares the command line does not name.
+pub fn merged(old: &str, built: &str) -> Result<String> {
+    let mut doc: toml_edit::DocumentMut = old.parse().context("the config is not TOML")?;
+    let new: toml_edit::DocumentMut = built.parse().context("init's own config")?;
+    doc["shared_projects"] = new["shared_projects"].clone();
+    for part in ["accounts", "share"] {
+        let Some(wanted) = new.get(part).and_then(|t| t.as_table()) else {
+            continue;
+        };
+        let table = doc
+            .entry(part)
+            .or_insert(toml_edit::table())
+            .as_table_like_mut()
+            .with_context(|| format!("the config's {part} is not a table"))?;
+        for (name, item) in wanted.iter() {
+            let dir = match item {
+                toml_edit::Item::Table(t) => t["dir"].clone(),
+                other => other.clone(),
+            };
+            match table.get_mut(name) {
+                // A table of its own (an account, or a share's `{ dir = .. }`): its dir.
+                Some(there) if there.is_table_like() => {
+                    if let Some(t) = there.as_table_like_mut() {
+                        t.insert("dir", dir);
+                    }
+                }
+                _ => {
+                    table.insert(name, item.clone());
+                }
+            }
+        }
+    }
+    Ok(doc.to_string())
+}
+
 /// What is at the config's path already.
 pub enum Existing {
     Missing,
@@ -94,18 +132,51 @@ pub fn existing(path: &Path, wanted: &Config, uid: Uid, home: &Path) -> Existing
         {
             Existing::Same
         }
-        Ok(c) => {
-            let names: Vec<_> = c.accounts.iter().map(|a| a.name.as_str()).collect();
-            let shares: Vec<_> = c.extra_shares.iter().map(|s| s.name.as_str()).collect();
-            Existing::Different(format!(
-                "it names the shared dir {}, the accounts {} and the shares [{}]",
-                c.shared_projects.display(),
-                names.join(", "),
-                shares.join(", ")
-            ))
-        }
+        Ok(c) => Existing::Different(differences(&c, wanted).join("; ")),
         Err(e) => Existing::Different(format!("it cannot be used: {e:#}")),
     }
+}
+
+/// What writing `wanted` over `old` changes, one line per key.
+fn differences(old: &Config, wanted: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.shared_projects != wanted.shared_projects {
+        out.push(format!(
+            "shared_projects {} becomes {}",
+            old.shared_projects.display(),
+            wanted.shared_projects.display()
+        ));
+    }
+    let old_names: Vec<_> = old.accounts.iter().map(|a| &a.name).collect();
+    let new_names: Vec<_> = wanted.accounts.iter().map(|a| &a.name).collect();
+    for a in &wanted.accounts {
+        match old.accounts.iter().find(|o| o.name == a.name) {
+            None => out.push(format!("account {} ({}) is added", a.name, a.dir.display())),
+            Some(o) if o.dir != a.dir => out.push(format!(
+                "account {}'s dir {} becomes {}",
+                a.name,
+                o.dir.display(),
+                a.dir.display()
+            )),
+            _ => {}
+        }
+    }
+    if out.is_empty() && old_names != new_names {
+        out.push("the failover order changes".into());
+    }
+    for s in &wanted.extra_shares {
+        match old.extra_shares.iter().find(|o| o.name == s.name) {
+            None => out.push(format!("[share] {} ({}) is added", s.name, s.dir.display())),
+            Some(o) if o.dir != s.dir => out.push(format!(
+                "[share] {}'s dir {} becomes {}",
+                s.name,
+                o.dir.display(),
+                s.dir.display()
+            )),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn sorted(mut shares: Vec<Share>) -> Vec<Share> {
