@@ -221,3 +221,28 @@ fn an_interrupted_init_fails_until_finished() {
         ],
     );
 }
+
+/// What a plain `claude` run left in `~/.claude`, which every session hides
+/// under the account's bind: a warning (a launch works) naming it, and the
+/// init command that moves it in as an account.
+#[test]
+fn files_hidden_under_claude_are_named_with_the_command_that_moves_them_in() {
+    let (user, path) = healthy();
+    user.write(".claude/settings.json", "{}");
+    user.mkdir(".claude/todos");
+    let out = doctor(&user, &path, &[]);
+    let o = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", stderr(&out));
+    let at = o.find("warn  ~/.claude: ").unwrap_or_else(|| panic!("{o}"));
+    let lines: Vec<&str> = o[at..].lines().take(2).collect();
+    assert!(
+        lines[0].contains("holds 2 entries that every session hides")
+            && lines[0].contains("(settings.json, todos)"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("fix: make it an account, moved in as it is: cf-run init --shared ")
+            && lines[1].contains("--account NEW=~/.claude"),
+        "{lines:?}"
+    );
+}

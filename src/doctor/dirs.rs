@@ -132,6 +132,44 @@ pub fn account_dir(account: &Account, uid: Uid) -> Item {
     ok(name, detail)
 }
 
+/// What a plain `claude` run left in `~/.claude` (settings, todos,
+/// plugins, ...): a namespace launch binds the account over it, so every
+/// session hides it. `~/.claude/projects` has its own check.
+pub fn hidden_in_target(config: &Config) -> Item {
+    let name = "~/.claude";
+    let mut left: Vec<String> = match std::fs::read_dir(&config.target) {
+        Ok(list) => list
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != crate::config::PROJECTS)
+            .collect(),
+        Err(_) => vec![],
+    };
+    if left.is_empty() {
+        return ok(name, "holds nothing that a session would hide");
+    }
+    left.sort();
+    let count = left.len();
+    left.truncate(5);
+    let mut fix = init_command(config);
+    let _ = write!(fix, " --account NEW=~/.claude");
+    bad(
+        Status::Warn,
+        name,
+        format!(
+            "{} holds {count} entries that every session hides under the account's bind \
+             ({}{})",
+            config.target.display(),
+            left.join(", "),
+            if count > 5 { ", ..." } else { "" }
+        ),
+        format!(
+            "make it an account, moved in as it is: {fix}; or move what you need into an \
+             account's dir"
+        ),
+    )
+}
+
 /// The command that merges every account's transcripts into the shared dir.
 fn init_command(config: &Config) -> String {
     let mut cmd = format!("cf-run init --shared {}", quote(&config.shared_projects));

@@ -96,6 +96,8 @@ fn check_all(config_path: &Path, user: &User) -> (Vec<Item>, Option<Mode>) {
         items.push(dirs::shared_dir(config, user.uid).about("shared_dir", None, Some(shared)));
         items.push(host::second_mounts(config).id("other_mounts"));
         items.extend(dirs::launch_checks(config, user, mode));
+        let target = Some(config.target.as_path());
+        items.push(dirs::hidden_in_target(config).about("hidden_in_target", None, target));
     }
     items.push(host::landlock_scopes().id("landlock_scopes"));
     items.push(host::daemon_sockets(user).id("supervisor_sockets"));
