@@ -98,7 +98,7 @@ if command -v fish >/dev/null; then fish -n /usr/share/fish/vendor_completions.d
 echo "== cf-run doctor, as a new user with no config"
 make_user cf-pkg-check
 rc=0
-as_user "$bin" doctor >"$work/doctor.out" 2>"$work/doctor.err" || rc=$?
+as_user "$bin" doctor --all >"$work/doctor.out" 2>"$work/doctor.err" || rc=$?
 cat "$work/doctor.out" "$work/doctor.err"
 ((rc == 1)) || fail "doctor exited $rc, not 1 (no config)"
 grep -q "^FAIL  config: .*$home/.config/claude-failover/config.toml" "$work/doctor.out" ||
@@ -116,6 +116,23 @@ as_user sh -c 'echo "account a" >~/.claude-a/who'
 # shellcheck disable=SC2016 # expanded in the session
 out=$(as_user "$bin" --account a -- sh -c 'cat ~/.claude/who') || fail "the launch failed"
 [[ $out == "account a" ]] || fail "the launch saw '$out' in ~/.claude/who, not 'account a'"
+
+echo "== completion in a real bash with bash-completion, as that user"
+# What a <Tab> after WORDS offers, through bash-completion's own loader.
+complete_words() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    as_user bash -c '. /usr/share/bash-completion/bash_completion
+        _comp_load cf-run 2>/dev/null || __load_completion cf-run
+        COMP_LINE="$*" COMP_POINT=${#COMP_LINE}; read -ra COMP_WORDS <<<"$COMP_LINE"
+        [[ $COMP_LINE == *" " ]] && COMP_WORDS+=("")
+        COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+        "$(complete -p cf-run | sed "s/.*-F \([^ ]*\) .*/\1/")" cf-run "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        echo "${COMPREPLY[*]}"' _ "$@"
+}
+out=$(complete_words "cf-run init --sh") || fail "the bash completion failed"
+[[ $out == *--shared* && $out == *--share* ]] || fail "bash completes 'cf-run init --sh' to '$out'"
+out=$(complete_words "cf-run --account ") || fail "the bash completion failed"
+[[ $out == "a b" ]] || fail "bash completes 'cf-run --account ' to '$out', not the accounts 'a b'"
 
 echo "== AppArmor"
 if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && command -v apparmor_parser >/dev/null &&

@@ -21,6 +21,8 @@ dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib) # an i386 helper: t
 command -v strace >/dev/null || need+=(strace)
 command -v pkill >/dev/null || need+=(procps)
 command -v tmux >/dev/null || need+=(tmux) # the example supervisor
+# The package check completes in a real bash with it, as users have it.
+[[ -e /usr/share/bash-completion/bash_completion ]] || need+=(bash-completion)
 # A user that only an NSS module knows, as sssd or LDAP users are (tests/nss.rs).
 dpkg -s libnss-extrausers >/dev/null 2>&1 || need+=(libnss-extrausers)
 if ((${#need[@]})); then

@@ -104,6 +104,10 @@ pub struct AccountsArgs {
     #[arg(long, value_name = "NAME")]
     pub clear_cooldown: Option<String>,
 
+    /// Print only the names, one per line (for shell completion)
+    #[arg(long, conflicts_with_all = ["json", "clear_cooldown"])]
+    pub names: bool,
+
     #[command(subcommand)]
     pub change: Option<AccountChange>,
 }

@@ -198,6 +198,12 @@ fn run(cli: &Cli) -> Result<()> {
                 (None, Some(name)) => {
                     accounts::clear_cooldown(&load_config(cli, &user)?, &state, name)
                 }
+                (None, None) if args.names => {
+                    for account in &load_config(cli, &user)?.accounts {
+                        println!("{}", output::printable(&account.name));
+                    }
+                    Ok(())
+                }
                 (None, None) => accounts::show(&load_config(cli, &user)?, &state, args.json),
             }
         }

@@ -59,9 +59,31 @@ fn generate(out: &Path) -> io::Result<()> {
     ] {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut command(), BIN, &mut script);
+        if shell == Shell::Bash {
+            script = bash_fixed(&String::from_utf8_lossy(&script)).into_bytes();
+        }
         fs::write(out.join(file), script)?;
     }
     Ok(())
+}
+
+/// clap_complete's bash script, mended: for a name with a hyphen it sets
+/// `cmd` to `cf__run__subcmd__init` but matches `cf__subcmd__run__subcmd__init`,
+/// so no subcommand's option completes (clap issue 6421); and an account
+/// name completes from the config (`cf-run accounts --names`), not as a
+/// file name.
+fn bash_fixed(script: &str) -> String {
+    let names = r#"COMPREPLY=($(compgen -W "$(cf-run accounts --names 2>/dev/null)" -- "${cur}"))"#;
+    let mut out = script.replace("cf__subcmd__run__", "cf__run__");
+    for option in ["--account", "--clear-cooldown"] {
+        let file_names =
+            format!("{option})\n                    COMPREPLY=($(compgen -f \"${{cur}}\"))");
+        out = out.replace(
+            &file_names,
+            &format!("{option})\n                    {names}"),
+        );
+    }
+    out
 }
 
 /// cf-run's command line, built as cf-run builds it (the `help` subcommand
