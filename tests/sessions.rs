@@ -887,40 +887,9 @@ fn the_lock_follows_a_resume_inside_the_real_client() {
     const OTHER: &str = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
     let (user, path) = with_real_claude();
     trust_the_project_in_compte1(&user);
-    user.mkdir(".claude-compte1/sessions");
     let mock = MockApi::start();
     let tui = Tui::new(&user, &mock, &path, "follow");
-    // Two interactive sessions to move between (2.1.197's /resume lists no
-    // `-p` session).
-    for id in [OTHER, ID] {
-        tui.start(&format!("--account compte1 -- claude --session-id {id}"));
-        wait_for_session(&user, id);
-        tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
-        tui.keys(&["hi", "Enter"]);
-        let start = Instant::now();
-        while !mock
-            .messages_requests()
-            .iter()
-            .any(|r| r.session_id() == Some(id))
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no turn in {id}:\n{}",
-                tui.screen()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        tui.wait("the reply", &|s| s.contains("mock reply"));
-        tui.stop();
-        let start = Instant::now();
-        while ps(&user).iter().any(|e| e["session"] == id) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "{id} never ended"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    past_sessions(&user, &tui, &mock, &[OTHER, ID]);
     // `--continue` names no session: the lock and `ps` take the one the
     // client picks (ID, the latest).
     tui.start("--account compte1 -- claude --continue");
