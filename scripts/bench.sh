@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run each (hyperfine -N, medians):
 #   1. launch overhead as an unprivileged user: cf-run (userns, privileged,
-#      symlink) against /bin/true, `unshare -U -m -r /bin/true` and bwrap
-#      making the same binds;
+#      symlink) against /bin/true, `unshare -U -m -r /bin/true`, bwrap
+#      making the same binds, and the floor (benches/floor.c: exactly
+#      cf-run's isolation and nothing else), with cf-run's ratio to each;
 #   1b. the same launch for a user that only an NSS module knows (as sssd or
 #      LDAP users are; here libnss-extrausers), which cf-run asks getent for;
 #   2. privileged mode against bwrap, both as root;
@@ -34,6 +35,8 @@ chmod 755 "$bin"
 install -m 755 "$static_bin" "$bin/cf-run"
 install -m 755 "$static_bin" "$bin/cf-run-privileged"
 setcap cap_sys_admin+p "$bin/cf-run-privileged"
+command -v cc >/dev/null || apt_install gcc libc6-dev
+cc -O2 -static -o "$bin/floor" benches/floor.c
 out=${BENCH_OUT:-/tmp/cf-run-bench}
 mkdir -p "$out"
 chmod 777 "$out"
@@ -66,6 +69,13 @@ bwrap_line="bwrap --dev-bind / / --bind $home/.claude-a $home/.claude --bind $ho
 # guard against TIOCSTI), which cf-run does not do.
 bwrap_pid="bwrap --unshare-user --unshare-pid --die-with-parent --new-session --dev-bind / / --proc /proc --bind $home/.claude-a $home/.claude --bind $home/.claude-shared $home/.claude/projects /bin/true"
 
+# The floor, for account a: the binds, the covers and the private /tmp a
+# userns launch of cf-run makes here (all but the supervisor sockets' bind),
+# pid 1 with /proc, the terminal filter and Landlock's scopes.
+floor_line="$bin/floor -b $home/.claude-shared:$home/.claude-a/projects -b $home/.claude-a:$home/.claude \
+-c $home/.claude-b -t /tmp -c $home/.local/state/cf-run -- /bin/true"
+as_user mkdir -p "$home/.local/state/cf-run"
+
 echo "Machine: $(nproc) cores, $(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
 echo "Versions: $("$bin/cf-run" --version), $(bwrap --version), $(unshare --version), $(hyperfine --version)"
 echo
@@ -75,10 +85,18 @@ as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$out/launc
     -n 'unshare -U -m -r' 'unshare -U -m -r /bin/true' \
     -n 'bwrap --unshare-user' "bwrap --unshare-user ${bwrap_line#bwrap }" \
     -n 'bwrap, same isolation' "$bwrap_pid" \
+    -n 'floor' "$floor_line" \
     -n 'cf-run userns' "$bin/cf-run --mode userns --account a -- /bin/true" \
     -n 'cf-run privileged' "$bin/cf-run-privileged --account a -- /bin/true" \
     -n 'cf-run symlink' "$bin/cf-run --mode symlink --account b -- /bin/true" >&2
 table "$out/launch.json" 'bwrap, same isolation'
+python3 - "$out/launch.json" <<'PY'
+import json, sys
+med = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
+me = med["cf-run userns"]
+for base in ["floor", "bwrap, same isolation", "unshare -U -m -r"]:
+    print(f"cf-run userns / {base}: {me / med[base]:.2f}")
+PY
 
 echo
 echo "## 1b. Launch, as a user only an NSS module knows ($runs runs)"
