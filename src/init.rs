@@ -156,7 +156,7 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
     println!("{}", printable(&config_line(&existing, config_path, false)));
     let (mut left, mut unsettled) = (0, Vec::new());
     for job in jobs {
-        let report = job.run(&config.accounts, args.layout, user.uid)?;
+        let report = job.run(&config.accounts, args.layout, (user.uid, &State::of(user)))?;
         left += report.left.len();
         unsettled.extend(report.unsettled);
     }
@@ -229,7 +229,12 @@ impl Job {
     }
 
     /// Merges, settles each account's entry and prints the report.
-    fn run(self, accounts: &[Account], layout: Layout, uid: Uid) -> Result<Report> {
+    fn run(
+        self,
+        accounts: &[Account],
+        layout: Layout,
+        (uid, state): (Uid, &State),
+    ) -> Result<Report> {
         println!("{}", printable(&self.heading()));
         let shared = &self.share.dir;
         let (mut report, journal) = if self.planned.steps.is_empty()
@@ -249,8 +254,18 @@ impl Job {
             let _ = std::fs::remove_dir(dir);
         }
         settle_all(accounts, &self.share, layout, uid, false, &mut report);
+        // A long list goes to a file in cf-run's own state dir, which no
+        // session can reach (the shared dir is every session's to plant in).
+        let paths = report.path_lines(false);
+        let full = if paths.len() > report::MOST_LINES {
+            let name = format!("init-{}.txt", self.share.name);
+            state.update(&name, |_| Ok(((paths.join("\n") + "\n").into_bytes(), ())))?;
+            Some(state.keep.join(name))
+        } else {
+            None
+        };
         report
-            .lines(false)
+            .lines(false, full.as_deref())
             .iter()
             .for_each(|l| println!("{}", printable(l)));
         // Last: a run killed before this leaves the journal, and the next run
@@ -303,7 +318,7 @@ fn print_dry_run(
         };
         settle_all(&config.accounts, &job.share, layout, uid, true, &mut report);
         report
-            .lines(true)
+            .lines(true, None)
             .iter()
             .for_each(|l| println!("{}", printable(l)));
     }

@@ -1044,3 +1044,52 @@ fn account_add_and_remove_edit_the_config_in_place() {
         stderr(&last)
     );
 }
+
+/// A big merge: past 50 paths held twice, the terminal gets one line per
+/// project with its counts, and the full list is in a file of cf-run's own
+/// state dir (which no session can plant in), one line per path.
+#[test]
+fn a_big_merge_is_summed_up_per_project_and_listed_in_full_in_a_file() {
+    let user = TestUser::acquire();
+    accounts(&user);
+    for (project, n) in [("-home-p", 40), ("-home-q", 20)] {
+        for i in 0..n {
+            let path = format!("projects/{project}/{i}.jsonl");
+            user.write(&format!(".claude-compte1/{path}"), "{\"a\":1}\n");
+            user.write(&format!(".claude-compte2/{path}"), "{\"b\":1}\n");
+        }
+        user.write(
+            &format!(".claude-compte1/projects/{project}/same.jsonl"),
+            "{}\n",
+        );
+        user.write(
+            &format!(".claude-compte2/projects/{project}/same.jsonl"),
+            "{}\n",
+        );
+    }
+    let out = init(&user, &[]);
+    assert_ok(&out);
+    let o = stdout(&out);
+    assert!(!o.contains("conflict: "), "{o}");
+    for want in [
+        "-home-p: 40 conflicts set aside, 1 identical copy dropped, 0 prefixes of a longer copy dropped",
+        "-home-q: 20 conflicts set aside, 1 identical copy dropped, 0 prefixes of a longer copy dropped",
+        "done: 62 moved",
+    ] {
+        assert!(o.contains(want), "want {want:?} in:\n{o}");
+    }
+    let file = user.path(".local/state/cf-run/init-projects.txt");
+    assert!(
+        o.contains(&format!(
+            "every path and what became of it: {}",
+            file.display()
+        )),
+        "{o}"
+    );
+    let list = fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with("conflict: ")).count(),
+        60
+    );
+    assert_eq!(list.lines().filter(|l| l.starts_with("same: ")).count(), 2);
+}

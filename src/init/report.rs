@@ -19,16 +19,68 @@ pub struct Report {
     pub unsettled: Vec<String>,
 }
 
+/// Past this many, the paths merged are summed up per project on the
+/// terminal, and listed in full in a file.
+pub const MOST_LINES: usize = 50;
+
 impl Report {
-    /// The report's lines; with `dry`, every move is listed.
-    pub fn lines(&self, dry: bool) -> Vec<String> {
-        let mut lines: Vec<String> = self.events.iter().filter_map(|e| line(e, dry)).collect();
+    /// One line for each path held in more than one place (every move too,
+    /// with `dry`).
+    pub fn path_lines(&self, dry: bool) -> Vec<String> {
+        self.events.iter().filter_map(|e| line(e, dry)).collect()
+    }
+
+    /// The report's lines; with `dry`, every move is listed. Past
+    /// [`MOST_LINES`] paths, each project gets one line with its counts
+    /// instead, and `full` names where the list is.
+    pub fn lines(&self, dry: bool, full: Option<&std::path::Path>) -> Vec<String> {
+        let mut lines = self.path_lines(dry);
+        if let Some(full) = full.filter(|_| lines.len() > MOST_LINES) {
+            lines = self.per_project();
+            lines.push(format!(
+                "every path and what became of it: {}",
+                full.display()
+            ));
+        }
         for (path, why) in &self.left {
             lines.push(format!("left in place: {}: {why}", path.display()));
         }
         lines.extend(self.layout.iter().cloned());
         lines.push(self.counts(dry));
         lines
+    }
+
+    /// Each project (the first part of a path) with what its paths held in
+    /// more than one place came to.
+    fn per_project(&self) -> Vec<String> {
+        let mut by: BTreeMap<String, [usize; 3]> = BTreeMap::new();
+        for e in &self.events {
+            let (path, i) = match e {
+                Event::Conflict { path, .. } => (path, 0),
+                Event::Same { path, .. } => (path, 1),
+                Event::Prefix { path, .. } => (path, 2),
+                Event::Moved { .. } => continue,
+            };
+            let project = path
+                .iter()
+                .next()
+                .map_or(String::new(), |p| p.to_string_lossy().into());
+            by.entry(project).or_default()[i] += 1;
+        }
+        by.into_iter()
+            .map(|(project, [conflicts, same, prefix])| {
+                format!(
+                    "{project}: {}, {}, {}",
+                    count(conflicts, "conflict set aside", "conflicts set aside"),
+                    count(same, "identical copy dropped", "identical copies dropped"),
+                    count(
+                        prefix,
+                        "prefix of a longer copy dropped",
+                        "prefixes of a longer copy dropped"
+                    ),
+                )
+            })
+            .collect()
     }
 
     fn counts(&self, dry: bool) -> String {
@@ -133,7 +185,7 @@ mod tests {
             left: vec![("/h/a/projects/p/3.jsonl".into(), "cannot read it".into())],
             ..Report::default()
         };
-        let real = report.lines(false);
+        let real = report.lines(false, None);
         assert_eq!(
             real,
             [
@@ -143,6 +195,6 @@ mod tests {
                  0 prefixes of a longer copy dropped, 1 conflict set aside, 1 left in place",
             ]
         );
-        assert_eq!(report.lines(true)[0], "move: a: p/1.jsonl");
+        assert_eq!(report.lines(true, None)[0], "move: a: p/1.jsonl");
     }
 }
