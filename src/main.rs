@@ -101,7 +101,11 @@ fn status() -> u8 {
             if cli.command.is_none() && monitor::inside_session() {
                 eprintln!("cf-run: {INSIDE}");
             }
-            eprintln!("cf-run: {}", output::printable(&format!("{e:#}")));
+            let message = format!("{e:#}");
+            eprintln!("cf-run: {}", output::printable(&message));
+            if let Some(hint) = exit::hint(&message) {
+                eprintln!("cf-run: hint: {hint}");
+            }
             exit::status_of(&e)
         }
     }

@@ -67,6 +67,10 @@ pub fn register(state: &State, entry: &Record) -> Result<()> {
     // making an entry costs the same with a thousand of them as with none.
     let dir = state.create(&format!("sessions/{:02x}", entry.pid % SHARDS))?;
     let name = format!("{}.json", entry.pid);
+    let shown = state
+        .dir
+        .join(format!("sessions/{:02x}/{name}", entry.pid % SHARDS));
+    let shown = shown.display();
     let json = serde_json::to_vec(entry)?;
     if let Some(dead) = dead_entry(&dir, entry.pid)
         && reuse(&dir, &dead, (entry.pid, state.uid), &name, &json).is_ok()
@@ -82,18 +86,18 @@ pub fn register(state: &State, entry: &Record) -> Result<()> {
     let (fd, made) = match openat(&dir, name.as_str(), create, mode) {
         Err(Errno::EEXIST) => {
             let fd = openat(&dir, name.as_str(), flags, mode)
-                .map_err(|e| anyhow!("openat({name}) => {e}"))?;
+                .map_err(|e| anyhow!("openat({shown}) => {e}"))?;
             check_own_file(&fd, &name, state.uid).with_context(|| state.refused())?;
             (fd, false)
         }
-        fd => (fd.map_err(|e| anyhow!("openat({name}) => {e}"))?, true),
+        fd => (fd.map_err(|e| anyhow!("openat({shown}) => {e}"))?, true),
     };
     overwrite(&fd, &json).map_err(|e| {
         // No empty entry left behind (a file-size limit, a full disk).
         if made {
             let _ = unlinkat(&dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
         }
-        anyhow!("write({name}) => {e}")
+        anyhow!("write({shown}) => {e}")
     })
 }
 

@@ -487,6 +487,10 @@ fn a_full_filesystem_fails_a_launch_cleanly() {
     );
     assert_eq!(code(&out), Some(125), "{o}{e}");
     assert!(e.contains("ENOSPC") || e.contains("No space left"), "{e}");
+    assert!(
+        e.contains("cf-run: hint: the filesystem of the path above is full"),
+        "{e}"
+    );
     assert!(!o.contains("left: "), "an empty entry was left: {o}");
     // The tmpfs is gone with its namespace; nothing was written to the home.
     assert!(!state.join("sessions").exists());
