@@ -253,18 +253,10 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
                 let turn = state.client_file(child.id(), tap::TURN_FILE);
                 if let Some((what, written)) = turn
                     && what == tap::TURN_ENDED
+                    && let Some(early) =
+                        early_move(config, &state, (&order, &account), written, &mut judged)?
                 {
-                    limits = Limits::load(&state)?;
-                    if let Some(early) = early_move(
-                        config,
-                        &state,
-                        &order,
-                        (&limits, &account),
-                        written,
-                        &mut judged,
-                    ) {
-                        break (early, id.clone());
-                    }
+                    break (early, id.clone());
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -349,24 +341,31 @@ enum Move {
 fn early_move(
     config: &Config,
     state: &State,
-    order: &[String],
-    (limits, account): (&Limits, &str),
+    (order, account): (&[String], &str),
     turn: (i64, i64),
     judged: &mut Option<((i64, i64), Timestamp)>,
-) -> Option<Move> {
+) -> Result<Option<Move>> {
     let known = Known::load(state);
-    let usage = known.of(account)?;
+    let Some(usage) = known.of(account) else {
+        return Ok(None);
+    };
     if judged.replace((turn, usage.seen)) == Some((turn, usage.seen)) {
-        return None;
+        return Ok(None);
     }
     let now = Timestamp::now();
-    let (window, used) = config.thresholds.crossed(usage, now)?;
-    let next = next_account(config, order, (limits, &known), Some(account))?;
+    let Some((window, used)) = config.thresholds.crossed(usage, now) else {
+        return Ok(None);
+    };
+    // Every cool-down any session has recorded so far.
+    let limits = Limits::load(state)?;
+    let Some(next) = next_account(config, order, (&limits, &known), Some(account)) else {
+        return Ok(None);
+    };
     let roomier = known.room(&next, now) > usage.room(now);
     let below = known
         .of(&next)
         .is_none_or(|u| config.thresholds.crossed(u, now).is_none());
-    (roomier && below).then_some(Move::Early { window, used, next })
+    Ok((roomier && below).then_some(Move::Early { window, used, next }))
 }
 
 /// The client's count of retries of a failed request.

@@ -157,9 +157,11 @@ fn their_statusline(input: &Value) -> Option<String> {
             .ok()?;
         let settings: Value = serde_json::from_slice(&bytes).ok()?;
         let line = &settings["statusLine"];
+        // cf-run's own tap named there would run itself without end.
         (line["type"] == "command")
             .then(|| line["command"].as_str().map(str::to_owned))
             .flatten()
+            .filter(|command| !command.contains(" tap statusline"))
     })
 }
 
