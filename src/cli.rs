@@ -132,7 +132,6 @@ pub enum AccountChange {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum TapEvent {
     Statusline,
-    TurnStarted,
     TurnEnded,
 }
 

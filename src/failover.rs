@@ -251,8 +251,15 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
                     break (Move::Limit(limit), id.clone());
                 }
                 let turn = state.client_file(child.id(), tap::TURN_FILE);
-                if let Some((what, written)) = turn
-                    && what == tap::TURN_ENDED
+                // Between turns: the last turn ended, and no prompt since.
+                let ended = turn
+                    .filter(|(what, _)| what == tap::TURN_ENDED)
+                    .map(|(_, (s, ns))| (s, ns))
+                    .filter(|&(s, ns)| {
+                        let at = Timestamp::new(s, ns as i32).unwrap_or(Timestamp::UNIX_EPOCH);
+                        follower.last_user.is_none_or(|prompt| prompt < at)
+                    });
+                if let Some(written) = ended
                     && let Some(early) =
                         early_move(config, &state, (&order, &account), written, &mut judged)?
                 {

@@ -89,7 +89,6 @@ fn status() -> u8 {
     if let Some(Command::Tap { event }) = cli.command {
         let event = match event {
             cli::TapEvent::Statusline => tap::Event::Statusline,
-            cli::TapEvent::TurnStarted => tap::Event::TurnStarted,
             cli::TapEvent::TurnEnded => tap::Event::TurnEnded,
         };
         return tap::run(event).unwrap_or(exit::FAILURE);

@@ -231,6 +231,9 @@ pub struct Follower {
     since: Option<jiff::Timestamp>,
     /// Every line read is new: no first read judges what was there.
     new_only: bool,
+    /// When the last prompt (or tool result) it read was written: a turn
+    /// under way since.
+    pub last_user: Option<jiff::Timestamp>,
 }
 
 impl Follower {
@@ -306,16 +309,20 @@ impl Follower {
             self.pending.clear();
             self.skipping = true;
         }
-        let mut lines = parse_lines(&complete);
+        let lines: Vec<Value> = parse_lines(&complete).collect();
+        if let Some(user) = lines.iter().rev().find(|l| l["type"] == "user") {
+            let written = user["timestamp"].as_str().and_then(|t| t.parse().ok());
+            self.last_user = Some(written.unwrap_or_else(jiff::Timestamp::now));
+        }
         if first {
             let recent = |l: &Limit| match (self.since, l.time.parse::<jiff::Timestamp>()) {
                 (None, _) => true,
                 (Some(since), Ok(at)) => at >= since,
                 (Some(_), Err(_)) => false,
             };
-            return Ok(standing_limit(lines).filter(recent));
+            return Ok(standing_limit(lines.into_iter()).filter(recent));
         }
-        Ok(lines.find_map(|l| limit_in(&l)))
+        Ok(lines.iter().find_map(limit_in))
     }
 }
 

@@ -1,12 +1,13 @@
 //! cf-run's tap in the client: the settings a launch adds to `claude`
 //! (`--settings`), and `cf-run tap`, which the client runs inside the session
-//! as its statusline and on two hooks.
+//! as its statusline and on its Stop hook.
 //!
 //! The statusline gets the account's usage (`rate_limits`, subscription
 //! accounts only) after each response; the tap files it, then runs the
 //! user's own statusline with the same input and prints what that prints.
-//! The hooks say when a turn starts and ends, so that `--failover` moves a
-//! session only between turns. What the tap writes goes into the session's
+//! The Stop hook says when a turn ends, so that `--failover` moves a session
+//! only between turns (a prompt since, it reads in the transcript: a hook
+//! on each prompt would hold every prompt up). What the tap writes goes into the session's
 //! own client dir (`~/.claude/sessions`, bound from cf-run's state dir),
 //! where the session's parent reads it as that session's claim.
 
@@ -35,7 +36,6 @@ const MAX_INPUT: u64 = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     Statusline,
-    TurnStarted,
     TurnEnded,
 }
 
@@ -62,7 +62,6 @@ pub fn added(mut command: Vec<OsString>, exe: &Path, note: Option<&str>) -> Vec<
     let mut settings = json!({
         "statusLine": {"type": "command", "command": tap("statusline")},
         "hooks": {
-            "UserPromptSubmit": hook(tap("turn-started")),
             "Stop": hook(tap("turn-ended")),
         },
     });
@@ -93,14 +92,9 @@ pub fn run(event: Event) -> Result<u8> {
     let dir =
         std::env::var_os(crate::environ::CONFIG_DIR_VAR).map(|d| PathBuf::from(d).join("sessions"));
     match event {
-        Event::TurnStarted | Event::TurnEnded => {
-            let what: &[u8] = if event == Event::TurnEnded {
-                TURN_ENDED
-            } else {
-                b"started"
-            };
+        Event::TurnEnded => {
             if let Some(dir) = &dir {
-                file(dir, TURN_FILE, what);
+                file(dir, TURN_FILE, TURN_ENDED);
             }
             Ok(0)
         }
