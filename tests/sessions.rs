@@ -1023,6 +1023,25 @@ impl<'a> Tui<'a> {
         assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
     }
 
+    /// Runs `cf-run ARGS` from an interactive bash in a new terminal, as a
+    /// user types it: with job control (Ctrl-Z, `fg`).
+    fn start_in_shell(&self, args: &str) {
+        let started = self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "160",
+            "-y",
+            "50",
+            "bash --norc --noprofile -i",
+        ]);
+        assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+        let line = format!("{} {args}", self.prefix);
+        self.keys(&[&line, "Enter"]);
+    }
+
     fn keys(&self, keys: &[&str]) {
         let mut all = vec!["send-keys", "-t", "t"];
         all.extend(keys);
@@ -1688,6 +1707,39 @@ fn init_moves_a_plain_claude_in_and_the_client_starts_as_before() {
     assert_eq!(second.session_id(), Some(ID));
     assert!(second.raw_body.contains("the first task"));
     assert!(second.raw_body.contains(&user_id), "another userID");
+    tui.stop();
+}
+
+/// The real client in tmux under `--failover --wait`, from an interactive
+/// shell: compte1 hits its limit while compte2 cools down a few seconds
+/// more, so cf-run waits between the two clients. There the user resizes
+/// the terminal and presses Ctrl-Z (the shell stops the job), then `fg`:
+/// the move goes on, and the session resumes under compte2.
+#[test]
+fn ctrl_z_and_a_resize_between_two_clients_do_not_stop_the_move() {
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(12);
+    user.write(
+        ".local/state/cf-run/limits.json",
+        &serde_json::json!({"compte2": soon.to_string()}).to_string(),
+    );
+    let mock = MockApi::start();
+    mock.rate_limit_key("KEY-compte1");
+    let tui = Tui::new(&user, &mock, &path, "jobs");
+    tui.start_in_shell(&format!(
+        "--failover --wait --account compte1 -- claude --session-id {ID}"
+    ));
+    tui.wait("the prompt", &|s| s.contains('❯'));
+    tui.keys(&["the first task", "Enter"]);
+    tui.wait("the wait", &|s| s.contains("(Ctrl-C stops waiting)"));
+    let resized = tui.tmux(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]);
+    assert_eq!(resized.status.code(), Some(0), "{}", stderr(&resized));
+    tui.keys(&["C-z"]);
+    tui.wait("the job stopped", &|s| s.contains("Stopped"));
+    tui.keys(&["fg", "Enter"]);
+    let resumed = request_with(&mock, &tui, "KEY-compte2", "Continue the task");
+    assert_eq!(resumed.session_id(), Some(ID));
     tui.stop();
 }
 
