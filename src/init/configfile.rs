@@ -20,6 +20,16 @@ pub fn build(
     home: &Path,
     cwd: &Path,
 ) -> Result<(String, Config)> {
+    for (what, list) in [("--account", accounts), ("--share", shares)] {
+        for (i, (name, dir)) in list.iter().enumerate() {
+            if let Some((_, first)) = list[..i].iter().find(|(n, _)| n == name) {
+                anyhow::bail!(
+                    "{name} is given twice ({what} {name}={first}, {what} {name}={dir}): give \
+                     each once"
+                );
+            }
+        }
+    }
     let mut text =
         String::from("# Written by cf-run init; the README says what else a config may hold.\n");
     text += &format!("shared_projects = {}\n", quote(&written(shared, home, cwd)));
@@ -202,6 +212,15 @@ mod tests {
             Path::new(HOME),
             Path::new("/home/u/work"),
         )
+    }
+
+    #[test]
+    fn a_name_given_twice_is_named_as_given() {
+        let e = build_text("~/s", &[("a", "~/x"), ("a", "~/y")]).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "a is given twice (--account a=~/x, --account a=~/y): give each once"
+        );
     }
 
     #[test]
