@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Error, Result, anyhow, bail};
 use nix::errno::Errno;
@@ -423,6 +423,57 @@ fn symlink_on(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// `path` with each symlink on its way followed where only root could have
+/// made or changed it (the link root's, in a dir root's that no one else
+/// may write), as sshd trusts the way to a home: `/home/u -> /srv/u` on a
+/// host that moved its homes. With any other symlink on the way, `path`
+/// comes back as it is: what opens through it refuses it, naming the link.
+pub fn root_links_followed(path: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let parts = |p: &Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_owned()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut out = PathBuf::from("/");
+    let mut todo: std::collections::VecDeque<_> = parts(path).into();
+    let mut hops = 0;
+    while let Some(part) = todo.pop_front() {
+        if part == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&part);
+        let Ok(meta) = std::fs::symlink_metadata(&next) else {
+            return path.to_path_buf();
+        };
+        if !meta.file_type().is_symlink() {
+            out = next;
+            continue;
+        }
+        let parent = std::fs::symlink_metadata(&out);
+        let roots = parent.is_ok_and(|p| p.uid() == 0 && p.mode() & 0o022 == 0);
+        hops += 1;
+        let Ok(target) = std::fs::read_link(&next) else {
+            return path.to_path_buf();
+        };
+        if meta.uid() != 0 || !roots || hops > 40 {
+            return path.to_path_buf();
+        }
+        if target.is_absolute() {
+            out = PathBuf::from("/");
+        }
+        for (k, c) in parts(&target).into_iter().enumerate() {
+            todo.insert(k, c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -432,6 +483,30 @@ mod tests {
     use nix::unistd::mkfifo;
 
     use super::*;
+
+    #[test]
+    fn only_root_links_in_root_dirs_are_followed_on_the_way() {
+        if !nix::unistd::getuid().is_root() {
+            return; // the links must be root's
+        }
+        let top = tempfile::tempdir().unwrap();
+        let (real, moved) = (top.path().join("srv"), top.path().join("home"));
+        std::fs::create_dir_all(real.join("u")).unwrap();
+        std::fs::create_dir(&moved).unwrap();
+        std::os::unix::fs::symlink(&real, moved.join("to-srv")).unwrap();
+        std::os::unix::fs::symlink("../srv/u", moved.join("u")).unwrap();
+        let home = moved.join("u");
+        assert_eq!(root_links_followed(&home), real.join("u"));
+        assert_eq!(root_links_followed(&moved.join("to-srv/u")), real.join("u"));
+        assert_eq!(root_links_followed(&real.join("u")), real.join("u"));
+        // A dir others may write: its link is anyone's to swap.
+        std::fs::set_permissions(&moved, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(root_links_followed(&home), home);
+        std::fs::set_permissions(&moved, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A link of someone else's.
+        std::os::unix::fs::lchown(moved.join("u"), Some(65534), None).unwrap();
+        assert_eq!(root_links_followed(&home), home);
+    }
 
     fn why(result: Result<impl Sized>) -> Why {
         let error = result.err().expect("refused");

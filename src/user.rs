@@ -54,7 +54,8 @@ impl User {
             uid,
             gid: getgid(),
             name,
-            home,
+            // A home reached through root's symlinks is used at its real place.
+            home: crate::resolve::root_links_followed(&home),
         })
     }
 }

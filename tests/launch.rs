@@ -1069,3 +1069,58 @@ fn a_forgotten_dash_dash_and_a_missing_config_say_what_to_do() {
     );
     assert_eq!(user.snapshot(), before);
 }
+
+/// A home the password database gives through root's symlink (a host that
+/// moved its homes: `/var/tmp/cf-run-links-UID/home -> /home/USER`, the
+/// link and its dir root's): a launch works, as sshd would log the user in.
+/// Control: with the link's dir writable by others (anyone could swap the
+/// link), the launch is refused (125), naming the link.
+#[test]
+fn a_home_through_roots_symlink_launches() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.write(".claude-compte1/who", "compte1\n");
+    let dir = std::path::PathBuf::from(format!("/var/tmp/cf-run-links-{}", user.uid));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let link = dir.join("home");
+    std::os::unix::fs::symlink(&user.home, &link).unwrap();
+    /// The user's home in the password database, put back however the test ends.
+    struct Home<'a>(&'a TestUser);
+    impl Drop for Home<'_> {
+        fn drop(&mut self) {
+            let home = self.0.home.to_str().unwrap();
+            let back = std::process::Command::new("usermod")
+                .args(["-d", home, &self.0.name])
+                .status();
+            assert!(back.is_ok_and(|s| s.success()), "usermod -d {home}");
+        }
+    }
+    let moved = std::process::Command::new("usermod")
+        .args(["-d", link.to_str().unwrap(), &user.name])
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    let _home = Home(&user);
+    for mode in NAMESPACED {
+        let out = launch(
+            &user,
+            mode,
+            "compte1",
+            &["cat", &format!("{}/.claude/who", user.home.display())],
+        );
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "compte1\n");
+    }
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = launch(&user, Mode::Userns, "compte1", &["true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(link.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
+    drop(_home);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
