@@ -1585,11 +1585,7 @@ fn two_failover_sessions_see_each_others_cooldowns() {
 fn a_ctrl_c_between_two_clients_says_how_to_resume() {
     let (user, path) = with_real_claude();
     trust_the_project_in_compte1(&user);
-    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
-    user.write(
-        ".local/state/cf-run/limits.json",
-        &serde_json::json!({"compte2": later.to_string()}).to_string(),
-    );
+    cool_down(&user, "compte2", 3600);
     let mock = MockApi::start();
     mock.rate_limit_key("KEY-compte1");
     let tui = Tui::new(&user, &mock, &path, "interrupt");
@@ -1719,11 +1715,7 @@ fn init_moves_a_plain_claude_in_and_the_client_starts_as_before() {
 fn ctrl_z_and_a_resize_between_two_clients_do_not_stop_the_move() {
     let (user, path) = with_real_claude();
     trust_the_project_in_compte1(&user);
-    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(12);
-    user.write(
-        ".local/state/cf-run/limits.json",
-        &serde_json::json!({"compte2": soon.to_string()}).to_string(),
-    );
+    cool_down(&user, "compte2", 12);
     let mock = MockApi::start();
     mock.rate_limit_key("KEY-compte1");
     let tui = Tui::new(&user, &mock, &path, "jobs");
@@ -1743,6 +1735,16 @@ fn ctrl_z_and_a_resize_between_two_clients_do_not_stop_the_move() {
     tui.stop();
 }
 
+/// Records that `account` cools down for `secs` seconds more, as a session
+/// that hit its limit would: cf-run's `limits.json`, which it returns.
+fn cool_down(user: &TestUser, account: &str, secs: i64) -> std::path::PathBuf {
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs);
+    user.write(
+        ".local/state/cf-run/limits.json",
+        &serde_json::json!({account: until.to_string()}).to_string(),
+    )
+}
+
 /// `cf-run accounts`: how each account logs in, and a cool-down the user
 /// ends by hand (`--clear-cooldown`); clearing one there is not, or of an
 /// account the config lacks, is refused (125) and changes nothing.
@@ -1751,11 +1753,7 @@ fn accounts_shows_each_login_and_clears_a_cooldown() {
     let user = setup();
     support::client::oauth_logins(&user);
     user.write(".claude-compte1/settings.json", "{}\n");
-    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
-    let limits = user.write(
-        ".local/state/cf-run/limits.json",
-        &serde_json::json!({"compte2": until.to_string()}).to_string(),
-    );
+    let limits = cool_down(&user, "compte2", 3600);
     std::fs::remove_file(user.path(".claude-compte2/.credentials.json")).unwrap();
     let out = user.run(&bins().plain, &["accounts"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -1803,11 +1801,7 @@ fn failover_takes_the_reset_to_the_second_and_waits_for_the_next_account() {
     let reset = (now / 60 + 61) * 60 + 37;
     mock.set_reset(reset);
     mock.rate_limit_key("tok-compte1");
-    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(15);
-    user.write(
-        ".local/state/cf-run/limits.json",
-        &serde_json::json!({"compte2": soon.to_string()}).to_string(),
-    );
+    cool_down(&user, "compte2", 15);
     let tui = Tui::new(&user, &mock, &path, "wait");
     tui.start(&format!("--failover --wait -- claude --session-id {ID}"));
     tui.wait("the prompt", &|s| s.contains('❯') || s.contains('>'));
