@@ -240,10 +240,10 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
             if let Some(now) = session::session_of_launch(&state, child.id())
                 && id.as_deref() != Some(now.as_str())
             {
-                follower = match id {
-                    None => supervise::Follower::since(started),
-                    Some(_) => supervise::Follower::from_now(shared, &now),
-                };
+                // From the launch's start, not from now: the client may have
+                // written its first turn there (a fork's, and its limit)
+                // before its own file named the session.
+                follower = supervise::Follower::since(started);
                 id = Some(now);
             }
             if let Some(id) = &id {

@@ -926,6 +926,49 @@ fn the_lock_follows_a_resume_inside_the_real_client() {
     tui.stop();
 }
 
+/// A client that moves to another session (a fork, `/resume`) may write
+/// that session's first turn, and its limit, before its own per-process
+/// file names the session. A stand-in does just that, the file a moment
+/// after the limit: `--failover` still moves the session it went to.
+#[test]
+fn failover_sees_a_limit_written_before_the_client_names_its_new_session() {
+    const NEW: &str = "0e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.mkdir("proj");
+    user.mkdir(".claude-compte1/sessions");
+    user.write(
+        ".claude-compte2/settings.json",
+        "{\"apiKeyHelper\": \"echo KEY\"}",
+    );
+    user.write(
+        "limit.jsonl",
+        &format!("{}\n", limit_line("You've hit your session limit")),
+    );
+    let path = user.fake_claude(&format!(
+        "if [ \"$1\" = --session-id ]; then\n\
+           f=~/.claude/projects/-p/{NEW}.jsonl; mkdir -p ~/.claude/projects/-p\n\
+           echo '{{\"type\":\"user\",\"message\":{{\"content\":\"hi\"}}}}' >> $f; {APPEND_LIMIT} $f\n\
+           sleep 0.3; echo '{{\"sessionId\":\"{NEW}\"}}' > ~/.claude/sessions/2.json; sleep 60\n\
+         else printf '%s\\n' \"$@\" > ~/resumed; exit 7; fi"
+    ));
+    let out = user
+        .command(
+            &bins().plain,
+            &["--failover", "--", "claude", "--session-id", ID],
+            &[("PATH", &path)],
+        )
+        .current_dir(user.path("proj"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let resumed = std::fs::read_to_string(user.path("resumed")).unwrap();
+    assert!(
+        resumed.starts_with(&format!("--resume\n{NEW}\n")),
+        "{resumed}"
+    );
+}
+
 /// The real client in tmux under `--failover`, every account limited: the
 /// session moves from compte1 to compte2, which is limited too; cf-run names
 /// both with their reset times and exits 75.
