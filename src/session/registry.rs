@@ -140,6 +140,12 @@ fn reuse(
     name: &str,
     json: &[u8],
 ) -> nix::Result<()> {
+    // Only a regular file is taken: anything else there (a dir) is not
+    // cf-run's, and is left where `ps` sees it and says so.
+    let st = nix::sys::stat::fstatat(dir, dead, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Errno::EPERM);
+    }
     let claim = format!("{pid}.claim");
     renameat(dir, dead, dir, claim.as_str())?;
     let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
@@ -242,4 +248,21 @@ pub fn find(state: &State, session: &str) -> Result<Option<Record>> {
     Ok(live(state)?
         .into_iter()
         .find(|e| e.session.as_deref() == Some(session)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_entry_that_is_no_file_is_never_taken() {
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir(top.path().join("4000000001.json")).unwrap();
+        let dir: OwnedFd = std::fs::File::open(top.path()).unwrap().into();
+        let uid = nix::unistd::getuid();
+        let taken = reuse(&dir, "4000000001.json", (1, uid), "1.json", b"{}");
+        assert_eq!(taken, Err(Errno::EPERM));
+        assert!(top.path().join("4000000001.json").is_dir());
+        assert!(!top.path().join("1.claim").exists());
+    }
 }
