@@ -149,7 +149,7 @@ CF_RUN_PRIVILEGED=1 dpkg_i
 [[ $(getcap "$bin") == *cap_sys_admin[=+]p* ]] || fail "CF_RUN_PRIVILEGED=1: /usr/bin/cf-run does not hold cap_sys_admin+p"
 dpkg_i # dpkg unpacks a new file, without the capability; postinst gives it back
 [[ $(getcap "$bin") == *cap_sys_admin[=+]p* ]] || fail "the upgrade lost cap_sys_admin+p despite the marker"
-as_user "$bin" doctor >"$work/doctor.out" 2>&1 || true
+as_user "$bin" doctor --all >"$work/doctor.out" 2>&1 || true
 grep -q '^ok    mode: privileged' "$work/doctor.out" || { cat "$work/doctor.out" >&2; fail "doctor does not pick privileged mode"; }
 out=$(as_user "$bin" --account b --mode privileged -- sh -c 'ls -A ~/.claude-a | wc -l') ||
     fail "a privileged launch failed"
