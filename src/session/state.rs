@@ -27,7 +27,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag, openat, renameat};
-use nix::sys::stat::{Mode, fstat};
+use nix::sys::stat::{FileStat, Mode, fstat};
 use nix::unistd::{Uid, UnlinkatFlags, unlinkat};
 
 use crate::claude_args::is_uuid;
@@ -192,8 +192,7 @@ impl State {
     /// The session the client of launch `pid` is on now, from the file it
     /// keeps for itself (it is pid 2 in the launch's PID namespace).
     pub fn client_session(&self, pid: u32) -> Option<String> {
-        let dir = self.open(&format!("clients/{pid}")).ok()??;
-        let bytes = read_at(&dir, "2.json").ok()??;
+        let (bytes, _) = self.client_file(pid, "2.json")?;
         let file: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         let id = file["sessionId"].as_str()?;
         is_uuid(id).then(|| id.to_ascii_lowercase())
@@ -240,14 +239,13 @@ impl State {
         update_at(&self.top()?, &self.dir, self.uid, name, change)
     }
 
-    /// The file the statusline tap keeps in launch `pid`'s client dir: its
-    /// bytes and when it was last written, if there is one.
+    /// The file `name` of launch `pid`'s client dir (the client's own, or
+    /// what cf-run's tap keeps there): its bytes, read bounded, and when it
+    /// was last written, if there is one.
     pub fn client_file(&self, pid: u32, name: &str) -> Option<(Vec<u8>, (i64, i64))> {
         let dir = self.open(&format!("clients/{pid}")).ok()??;
-        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(&dir, name, flags, Mode::empty()).ok()?;
-        let st = fstat(&fd).ok()?;
-        Some((read_at(&dir, name).ok()??, (st.st_mtime, st.st_mtime_nsec)))
+        let (bytes, st) = read_stat_at(&dir, name).ok()??;
+        Some((bytes, (st.st_mtime, st.st_mtime_nsec)))
     }
 }
 
@@ -335,6 +333,11 @@ fn private_dir(path: &Path, uid: Uid) -> Result<OwnedFd> {
 /// Reads the file `name` in `dir` (a regular file, not a symlink), if it
 /// exists, and at most `MAX_FILE` bytes of it: a session may have written it.
 pub(super) fn read_at(dir: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>> {
+    Ok(read_stat_at(dir, name)?.map(|(bytes, _)| bytes))
+}
+
+/// [`read_at`], with the file's status as it was read.
+fn read_stat_at(dir: &OwnedFd, name: &str) -> Result<Option<(Vec<u8>, FileStat)>> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     match openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => {
@@ -351,7 +354,7 @@ pub(super) fn read_at(dir: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>> {
             if n == 8192 {
                 File::from(fd).take(MAX_FILE).read_to_end(&mut bytes)?;
             }
-            Ok(Some(bytes))
+            Ok(Some((bytes, st)))
         }
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(anyhow!("openat({name}) => {e}")),
