@@ -152,6 +152,8 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
                 follow(plan, &state, &mut entry, &mut lock, &mut refused);
                 file_usage(&plan.account.name, &state, entry.pid, &mut filed);
             })?;
+            // What the client showed last, after the last tick, is kept too.
+            file_usage(&plan.account.name, &state, entry.pid, &mut filed);
             state.remove_client_dir(entry.pid);
             end.exit()
         }

@@ -791,7 +791,8 @@ fn a_huge_transcript_costs_failover_no_memory() {
 /// record that cf-run's statusline tap keeps in the session's client dir
 /// (`~/.claude/sessions/cf-run.usage`): a FIFO, a symlink to a file it
 /// cannot write, 3 MB, a window that resets in 30 days, and a claim that
-/// names compte2; each is left for at least two of the parent's reads.
+/// names compte2; each but the last is left for at least two of the
+/// parent's reads (the last is read as the session ends).
 /// Outcome: harmless: nothing hangs, and only what can be believed is filed,
 /// under the account the launch runs as: `cf-run accounts` shows compte1 at
 /// the claimed 100% of its five-hour window, its seven-day window unknown,
@@ -814,7 +815,7 @@ fn a_sessions_usage_claim_is_its_own_accounts_alone() {
         "mkfifo {file}; sleep 1.2; rm {file}; \
          ln -s /etc/passwd {file}; sleep 1.2; rm {file}; \
          head -c 3000000 /dev/zero > {file}; sleep 1.2; \
-         printf '%s' '{claim}' > {file}; sleep 1.2; echo wrote"
+         printf '%s' '{claim}' > {file}; echo wrote"
     );
     for mode in NAMESPACED {
         // Each mode files its own: what the last left is gone.
