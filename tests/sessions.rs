@@ -1755,6 +1755,110 @@ fn init_moves_a_plain_claude_in_and_the_client_starts_as_before() {
     tui.stop();
 }
 
+/// Two accounts that each went on with one session before `init` (the old
+/// way, one `CLAUDE_CONFIG_DIR` each): their transcripts diverged. `init`
+/// keeps the newer at its id and sets the older aside in the same project
+/// under a new id, which it names with the command that resumes it; the
+/// real client then resumes it there, with its own turns and not the
+/// other's.
+#[test]
+fn a_diverged_transcript_set_aside_by_init_resumes_under_its_new_id() {
+    let user = TestUser::acquire();
+    user.mkdir("proj");
+    user.mkdir("bin");
+    std::os::unix::fs::symlink(claude(), user.path("bin/claude")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", user.path("bin").display());
+    for account in ["compte1", "compte2"] {
+        let settings = format!("{{\"apiKeyHelper\": \"echo KEY-{account}\"}}");
+        user.write(&format!(".claude-{account}/settings.json"), &settings);
+    }
+    let mock = MockApi::start();
+    let env = offline_env(&mock);
+    let client = |account: &str, args: &[&str]| {
+        let dir = user.path(&format!(".claude-{account}"));
+        let mut vars = env.each();
+        vars.extend([
+            ("PATH", path.as_str()),
+            ("CLAUDE_CONFIG_DIR", dir.to_str().unwrap()),
+        ]);
+        let out = user
+            .command(&user.path("bin/claude"), args, &vars)
+            .current_dir(user.path("proj"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    let transcript = |account: &str| {
+        user.path(&format!(
+            ".claude-{account}/projects/{}/{ID}.jsonl",
+            slug(&user.path("proj"))
+        ))
+    };
+    client("compte1", &["-p", "the first task", "--session-id", ID]);
+    std::fs::create_dir_all(transcript("compte2").parent().unwrap()).unwrap();
+    std::fs::copy(transcript("compte1"), transcript("compte2")).unwrap();
+    user.own(&user.path(".claude-compte2/projects"));
+    user.own(transcript("compte2").parent().unwrap());
+    user.own(&transcript("compte2"));
+    client("compte1", &["-p", "compte1's own turn", "--resume", ID]);
+    client("compte2", &["-p", "compte2's own turn", "--resume", ID]);
+    let init = user.run(
+        &bins().plain,
+        &[
+            "init",
+            "--shared",
+            "~/.claude-shared",
+            "--account",
+            "compte1=~/.claude-compte1",
+            "--account",
+            "compte2=~/.claude-compte2",
+        ],
+    );
+    let said = stdout(&init);
+    assert_eq!(init.status.code(), Some(0), "{said}{}", stderr(&init));
+    let new = said
+        .split_once("compte1's differs and goes on as session ")
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .map(|(id, _)| id.to_owned())
+        .unwrap_or_else(|| panic!("no new session named: {said}"));
+    assert!(said.contains(&format!("(claude --resume {new})")), "{said}");
+    let project = user.path(&format!(".claude-shared/{}", slug(&user.path("proj"))));
+    let kept = std::fs::read_to_string(project.join(format!("{ID}.jsonl"))).unwrap();
+    assert!(kept.contains("compte2's own turn") && !kept.contains("compte1's own turn"));
+    mock.clear_requests();
+    let mut vars = env.each();
+    vars.push(("PATH", &path));
+    let resumed = user
+        .command(
+            &bins().plain,
+            &[
+                "--account",
+                "compte1",
+                "--",
+                "claude",
+                "-p",
+                "the next task",
+                "--resume",
+                &new,
+            ],
+            &vars,
+        )
+        .current_dir(user.path("proj"))
+        .output()
+        .unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let request = mock
+        .messages_requests()
+        .into_iter()
+        .find(|r| r.raw_body.contains("the next task"))
+        .expect("no request for the next task");
+    assert_eq!(request.session_id(), Some(new.as_str()));
+    assert!(request.raw_body.contains("compte1's own turn"));
+    assert!(!request.raw_body.contains("compte2's own turn"));
+    let aside = std::fs::read_to_string(project.join(format!("{new}.jsonl"))).unwrap();
+    assert!(aside.contains("the next task"), "the turn went elsewhere");
+}
+
 /// The real client in tmux under `--failover --wait`, from an interactive
 /// shell: compte1 hits its limit while compte2 cools down a few seconds
 /// more, so cf-run waits between the two clients. There the user resizes

@@ -153,12 +153,20 @@ fn line(event: &Event, dry: bool) -> Option<String> {
             path,
             kept,
             to,
-        } => format!(
-            "conflict: {}: {kept} stays there; {}'s differs and goes to {}",
-            path.display(),
-            whose(from),
-            to.display()
-        ),
+        } => match super::steps::session_of(to) {
+            Some(new) => format!(
+                "conflict: {}: {kept} stays there; {}'s differs and goes on as session {new} \
+                 (claude --resume {new})",
+                path.display(),
+                whose(from),
+            ),
+            None => format!(
+                "conflict: {}: {kept} stays there; {}'s differs and goes to {}",
+                path.display(),
+                whose(from),
+                to.display()
+            ),
+        },
     })
 }
 

@@ -248,21 +248,14 @@ fn entry_step(sources: &[Source], rel: &Path, versions: &[(usize, Kind)]) -> io:
     Ok(step)
 }
 
-/// Moves a version to `.cf-conflicts/<label>/<path>` in the shared dir, or
-/// removes it when an earlier run already set the same content aside there.
+/// Sets a version aside in the shared dir (see [`aside`]), or removes it
+/// when an earlier run already set the same content aside there.
 fn set_aside(sources: &[Source], index: usize, rel: &Path, kept: String) -> (Op, Option<Event>) {
     let (src, from) = (path_of(sources, index, rel), sources[index].label.clone());
-    let base = Path::new(CONFLICTS_DIR).join(&from).join(rel);
     let shared = &sources[0].root;
     let mut n = 0;
     loop {
-        let to = if n == 0 {
-            base.clone()
-        } else {
-            let mut name = base.file_name().unwrap_or_default().to_owned();
-            name.push(format!(".{n}"));
-            base.with_file_name(name)
-        };
+        let to = aside(rel, &from, n);
         let dst = shared.join(&to);
         let Ok(there) = std::fs::symlink_metadata(&dst) else {
             let event = Event::Conflict {
@@ -295,6 +288,37 @@ fn set_aside(sources: &[Source], index: usize, rel: &Path, kept: String) -> (Op,
         }
         n += 1;
     }
+}
+
+/// Where the `n`th try sets aside `from`'s version of `rel`, relative to the
+/// shared dir. A session's transcript (`<project>/<id>.jsonl`) stays in its
+/// project under a new id, so that `claude --resume NEW` goes on with it
+/// there (the client resumes a transcript by its file's name). The id is
+/// derived from the old one and `from`: a run cut short and run again
+/// finds the same name. Anything else goes to `.cf-conflicts/<from>/<rel>`.
+pub fn aside(rel: &Path, from: &str, n: u32) -> PathBuf {
+    if let Some(id) = session_of(rel) {
+        let name = format!("cf-run aside {from} {id} {n}");
+        let new = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
+        return rel.with_file_name(format!("{new}.jsonl"));
+    }
+    let base = Path::new(CONFLICTS_DIR).join(from).join(rel);
+    if n == 0 {
+        return base;
+    }
+    let mut name = base.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{n}"));
+    base.with_file_name(name)
+}
+
+/// The session id of a transcript's path, `<project>/<id>.jsonl`.
+pub fn session_of(rel: &Path) -> Option<uuid::Uuid> {
+    let mut parts = rel.iter();
+    let (_, file, None) = (parts.next()?, parts.next()?, parts.next()) else {
+        return None;
+    };
+    let id = file.to_str()?.strip_suffix(".jsonl")?;
+    uuid::Uuid::try_parse(id).ok()
 }
 
 /// How the report names a source.
@@ -346,6 +370,30 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         assert!(open(&fifo).is_ok());
         assert_eq!(whose(SHARED_LABEL), "the shared dir");
+    }
+
+    #[test]
+    fn a_transcript_set_aside_gets_a_new_id_in_its_project() {
+        let id = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
+        let rel = PathBuf::from(format!("-home-u-p/{id}.jsonl"));
+        let first = aside(&rel, "compte1", 0);
+        assert_eq!(first.parent(), Some(Path::new("-home-u-p")));
+        let new = session_of(&first).unwrap().to_string();
+        assert_ne!(new, id);
+        // The same on a second run; another for another try or account.
+        assert_eq!(aside(&rel, "compte1", 0), first);
+        assert_ne!(aside(&rel, "compte1", 1), first);
+        assert_ne!(aside(&rel, "compte2", 0), first);
+        // Anything else keeps its path under .cf-conflicts.
+        let sub = PathBuf::from(format!("-home-u-p/{id}/subagents/a.jsonl"));
+        assert_eq!(
+            aside(&sub, "compte1", 1),
+            Path::new(".cf-conflicts/compte1").join(format!("-home-u-p/{id}/subagents/a.jsonl.1"))
+        );
+        assert_eq!(
+            aside(Path::new("-p/notes.jsonl"), "compte1", 0),
+            Path::new(".cf-conflicts/compte1/-p/notes.jsonl")
+        );
         assert_eq!(whose("compte1"), "compte1");
     }
 }
