@@ -23,6 +23,8 @@ command -v pkill >/dev/null || need+=(procps)
 command -v tmux >/dev/null || need+=(tmux) # the example supervisor
 # The package check completes in a real bash with it, as users have it.
 [[ -e /usr/share/bash-completion/bash_completion ]] || need+=(bash-completion)
+# The README's backup recipe (tests/backup.rs).
+command -v restic >/dev/null || need+=(restic)
 # A user that only an NSS module knows, as sssd or LDAP users are (tests/nss.rs).
 dpkg -s libnss-extrausers >/dev/null 2>&1 || need+=(libnss-extrausers)
 if ((${#need[@]})); then
@@ -51,6 +53,6 @@ static_check "$static_dir/release/cf-run"
 static_cargo test --locked "$@"
 # The suites that run the real client, again with the oldest supported one.
 if (($# == 0)); then
-    CF_RUN_CLAUDE=$oldest static_cargo test --locked --test claude --test share --test sessions
+    CF_RUN_CLAUDE=$oldest static_cargo test --locked --test claude --test share --test sessions --test backup
     CF_RUN_CLAUDE=$oldest static_cargo test --locked --test attacks -- an_exported_key
 fi

@@ -3,6 +3,8 @@
 //! `--clear-cooldown`, which ends a cool-down the user knows is over; and
 //! `add` and `remove`, which edit the config in place.
 
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
@@ -99,6 +101,32 @@ fn line(row: &Value) -> String {
 
 fn time(value: &Value) -> Option<String> {
     value.as_str()?.parse::<Timestamp>().ok().map(local)
+}
+
+/// `--dirs`: every dir of the config, one per line, as a backup tool's
+/// list of what to take (restic's `--files-from-verbatim`).
+pub fn dirs(config: &Config) -> Result<()> {
+    let shares =
+        std::iter::once(&config.shared_projects).chain(config.extra_shares.iter().map(|s| &s.dir));
+    let all: Vec<&Path> = shares
+        .chain(config.accounts.iter().map(|a| &a.dir))
+        .map(|d| d.as_path())
+        .collect();
+    if let Some(odd) = all
+        .iter()
+        .find(|d| d.as_os_str().as_bytes().contains(&b'\n'))
+    {
+        bail!(
+            "{} holds a line break, which a list of one dir per line cannot show; rename it",
+            printable(&odd.to_string_lossy())
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for dir in all {
+        out.write_all(dir.as_os_str().as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 pub fn clear_cooldown(config: &Config, state: &State, name: &str) -> Result<()> {

@@ -108,6 +108,11 @@ pub struct AccountsArgs {
     #[arg(long, conflicts_with_all = ["json", "clear_cooldown"])]
     pub names: bool,
 
+    /// Print every dir the config names, one per line: the shared dir, each
+    /// [share] dir, then each account's dir (what a backup takes)
+    #[arg(long, conflicts_with_all = ["json", "clear_cooldown", "names"])]
+    pub dirs: bool,
+
     #[command(subcommand)]
     pub change: Option<AccountChange>,
 }

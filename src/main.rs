@@ -201,6 +201,7 @@ fn run(cli: &Cli) -> Result<()> {
                 (None, Some(name)) => {
                     accounts::clear_cooldown(&load_config(cli, &user)?, &state, name)
                 }
+                (None, None) if args.dirs => accounts::dirs(&load_config(cli, &user)?),
                 (None, None) if args.names => {
                     for account in &load_config(cli, &user)?.accounts {
                         println!("{}", output::printable(&account.name));
