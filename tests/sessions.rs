@@ -11,7 +11,7 @@ use serde_json::Value;
 use support::client::{claude, offline_env, setup, slug};
 use support::layout::{TestUser, bins, stderr, stdout};
 use support::mock_api::MockApi;
-use support::wait::wait_until;
+use support::wait::{wait_for, wait_until};
 
 const ID: &str = "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f";
 
@@ -2034,4 +2034,73 @@ fn failover_refuses_symlink_mode() {
         stderr(&out)
     );
     assert!(!user.path(".claude-compte1/projects").is_symlink());
+}
+
+/// Not a test: the benchmark behind the README's figures for the move
+/// (`scripts/bench.sh` runs it; `BENCH_MOVE_RUNS`, default 5). With the real
+/// client in tmux, each run measures the move, from compte1's request
+/// answered with its limit to compte2's first request, under `--failover`;
+/// then the client's own start on the same session: from the launch of
+/// `claude --resume ID PROMPT` under compte2 to its first request. Prints
+/// each median and their difference: what cf-run adds.
+#[test]
+#[ignore = "a benchmark: scripts/bench.sh runs it"]
+fn bench_the_move() {
+    let runs: usize = std::env::var("BENCH_MOVE_RUNS").map_or(5, |n| n.parse().unwrap());
+    let (user, path) = with_real_claude();
+    trust_the_project_in_compte1(&user);
+    let mock = MockApi::start();
+    let first = |key: &str, text: &str, after: Instant| {
+        wait_for("the request", || {
+            mock.messages_requests()
+                .into_iter()
+                .find(|r| r.key() == Some(key) && r.raw_body.contains(text) && r.at > after)
+        })
+    };
+    let (mut moves, mut starts) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let id = format!("3f0c2a1e-9b7d-4c55-8e21-{run:012}");
+        let _ = std::fs::remove_file(user.path(".local/state/cf-run/limits.json"));
+        mock.rate_limit_key("KEY-compte1");
+        let tui = Tui::new(&user, &mock, &path, "bench");
+        let began = Instant::now();
+        tui.start(&format!(
+            "--failover --account compte1 -- claude --session-id {id}"
+        ));
+        tui.wait("the prompt", &|s| s.contains('❯'));
+        tui.keys(&[&format!("task {run}"), "Enter"]);
+        let limited = first("KEY-compte1", &format!("task {run}"), began);
+        let resumed = first("KEY-compte2", "Continue the task", limited.at);
+        moves.push(resumed.at - limited.at);
+        tui.wait("the reply", &|s| s.matches("mock reply").count() > 0);
+        tui.stop();
+        wait_until("the session to end", || {
+            !ps(&user).iter().any(|e| e["session"] == id.as_str())
+        });
+        let tui = Tui::new(&user, &mock, &path, "bench");
+        let began = Instant::now();
+        tui.start(&format!(
+            "--account compte2 -- claude --resume {id} 'Start again.'"
+        ));
+        starts.push(first("KEY-compte2", "Start again.", began).at - began);
+        tui.wait("the reply", &|s| s.matches("mock reply").count() > 1);
+        tui.stop();
+        wait_until("the session to end", || {
+            !ps(&user).iter().any(|e| e["session"] == id.as_str())
+        });
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (moved, started) = (median(moves.clone()), median(starts.clone()));
+    eprintln!("moves: {moves:?}\nstarts: {starts:?}");
+    println!(
+        "| the move (limit to the next account's first request) | {} ms |\n\
+         | the client's start (launch to its first request) | {} ms |\n\
+         | what cf-run adds | {} ms |",
+        moved.as_millis(),
+        started.as_millis(),
+        moved.as_millis() as i128 - started.as_millis() as i128
+    );
 }

@@ -33,6 +33,8 @@ pub struct Recorded {
     pub body: Value,
     /// The raw body (lossy UTF-8), for plain `contains` checks.
     pub raw_body: String,
+    /// When it had come whole.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -345,6 +347,7 @@ fn read_request(
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         raw_body: String::from_utf8_lossy(&body).into_owned(),
         headers,
+        at: std::time::Instant::now(),
     };
     Ok(Some((rec, close)))
 }
