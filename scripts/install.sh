@@ -105,4 +105,4 @@ esac
 if [[ $zsh_dir != /usr/local/share/zsh/site-functions && $zsh_dir != /usr/share/zsh/vendor-completions ]]; then
     echo "note: for zsh completion, put $zsh_dir on your fpath before compinit (fpath=($zsh_dir \$fpath))"
 fi
-echo "next: cf-run init --shared ~/.claude-projects-shared --account NAME=~/.claude-NAME ..., then cf-run doctor"
+echo "next: cf-run init --shared ~/.claude-shared/projects --account NAME=~/.claude-NAME ..., then cf-run doctor"

@@ -88,6 +88,15 @@ pub const SHAREABLE: [&str; 8] = [
     "plugins",
 ];
 
+/// The keys of the config's top level, outside any `[table]`.
+const TOP_LEVEL: [&str; 5] = [
+    "shared_projects",
+    "mode",
+    "setuid",
+    "private_tmp",
+    "sockets",
+];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
@@ -219,7 +228,21 @@ impl Config {
 
     /// Parses and checks config text; `home` is the invoking user's home.
     pub fn parse(text: &str, home: &Path) -> Result<Self> {
-        let raw: Raw = toml::from_str(text).map_err(|e| anyhow!("{}", e.to_string().trim_end()))?;
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let message = message.trim_end();
+            // A top-level key written below a table belongs to that table.
+            let misplaced = TOP_LEVEL.iter().find(|key| {
+                message.contains(&format!("unknown field `{key}`"))
+                    || message.contains(&format!("| {key} ="))
+            });
+            match misplaced {
+                Some(key) => {
+                    anyhow!("{message}\n{key} is a top-level key: write it above the first [table]")
+                }
+                None => anyhow!("{message}"),
+            }
+        })?;
         if raw.accounts.is_empty() {
             bail!("no accounts: add at least one [accounts.NAME] table with a dir");
         }
@@ -545,6 +568,24 @@ dir = "/srv/claude//alpha/"
         assert!(e.contains("line 12"), "{e}");
         assert!(e.contains("column 1"), "{e}");
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn a_top_level_key_below_a_table_is_named_as_one() {
+        for table in [
+            "[accounts.beta]\ndir = \"~/b\"\n",
+            "[accounts.beta.env]\nA = \"b\"\n",
+        ] {
+            let e = err(&format!("{GOOD}\n{table}private_tmp = true\n"));
+            assert!(
+                e.ends_with("private_tmp is a top-level key: write it above the first [table]"),
+                "{e}"
+            );
+        }
+        let e = err(&format!(
+            "{GOOD}\n[accounts.beta]\ndir = \"~/b\"\ncolour = 1\n"
+        ));
+        assert!(!e.contains("top-level"), "{e}");
     }
 
     #[test]

@@ -78,11 +78,15 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
     // Over a config that is there, what init writes is laid over it: what
     // init does not write stays.
     let old = crate::config::text(config_path, user.uid).ok();
-    if let Some(old) = &old
-        && let Ok(merged) = configfile::merged(old, &text)
-        && let Ok(parsed) = Config::parse(&merged, &user.home)
-    {
-        (text, config) = (merged, parsed);
+    // Why the old config's keys could not be kept, when they could not.
+    let mut dropped = None;
+    if let Some(old) = &old {
+        match configfile::merged(old, &text)
+            .and_then(|merged| Ok((Config::parse(&merged, &user.home)?, merged)))
+        {
+            Ok((parsed, merged)) => (text, config) = (merged, parsed),
+            Err(e) => dropped = Some(format!("{e:#}")),
+        }
     }
     Policy::load(Path::new(policy::PATH))?.permit(&config)?;
     let existing = configfile::existing(config_path, &config, user.uid, &user.home);
@@ -153,7 +157,18 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
         Config::load(config_path, user.uid, &user.home)
             .context("the config cf-run init just wrote does not load")?;
     }
-    println!("{}", printable(&config_line(&existing, config_path, false)));
+    let mut line = config_line(&existing, config_path, false);
+    if old.is_some() && !matches!(existing, Existing::Same) {
+        line.push_str(&match &dropped {
+            Some(why) => format!(
+                " anew: the old one could not be kept ({why}), and none of its own keys is in \
+                 the new one; its text is in {}.bak",
+                config_path.display()
+            ),
+            None => format!("; the old text is in {}.bak", config_path.display()),
+        });
+    }
+    println!("{}", printable(&line));
     let (mut left, mut unsettled) = (0, Vec::new());
     for job in jobs {
         let report = job.run(&config.accounts, args.layout, (user.uid, &State::of(user)))?;

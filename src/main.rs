@@ -97,7 +97,10 @@ fn status() -> u8 {
     match run(&cli) {
         Ok(()) => 0,
         Err(e) => {
-            if cli.command.is_none() && monitor::inside_session() {
+            let status = exit::status_of(&e);
+            // A launch refused (125) inside a session; not the command's own
+            // exec failing (126, 127), which runs inside the new one.
+            if cli.command.is_none() && status == exit::FAILURE && monitor::inside_session() {
                 eprintln!("cf-run: {INSIDE}");
             }
             let message = format!("{e:#}");
@@ -105,7 +108,7 @@ fn status() -> u8 {
             if let Some(hint) = exit::hint(&message) {
                 eprintln!("cf-run: hint: {hint}");
             }
-            exit::status_of(&e)
+            status
         }
     }
 }

@@ -346,7 +346,17 @@ fn refuses_to_replace_a_different_config_without_force() {
         assert!(e.contains(&want), "want {want:?} in {e}");
     }
     assert_eq!(user.snapshot(), before, "a refusal changed the disk");
-    assert_ok(&init(&user, &["--force"]));
+    let forced = init(&user, &["--force"]);
+    assert_ok(&forced);
+    let path = user.path(".config/claude-failover/config.toml");
+    assert!(
+        stdout(&forced).contains(&format!(
+            "config: wrote {}; the old text is in {0}.bak",
+            path.display()
+        )),
+        "{}",
+        stdout(&forced)
+    );
     let config = read(&user, ".config/claude-failover/config.toml");
     for want in [
         "shared_projects = \"~/.claude-projects-shared\"",
@@ -357,6 +367,25 @@ fn refuses_to_replace_a_different_config_without_force() {
         assert!(config.contains(want), "want {want:?} in:\n{config}");
     }
     assert_eq!(read(&user, ".config/claude-failover/config.toml.bak"), mine);
+
+    // A config that cannot be used (a top-level key written last, inside
+    // the last table): init cannot keep its keys, and says so.
+    let broken = format!("{mine}private_tmp = true\n");
+    user.config(&broken);
+    let forced = init(&user, &["--force"]);
+    assert_ok(&forced);
+    let said = stdout(&forced);
+    assert!(
+        said.contains(&format!(
+            "config: wrote {} anew: the old one could not be kept (",
+            path.display()
+        )) && said.contains(&format!("its text is in {}.bak", path.display())),
+        "{said}"
+    );
+    assert_eq!(
+        read(&user, ".config/claude-failover/config.toml.bak"),
+        broken
+    );
 }
 
 #[test]

@@ -223,16 +223,20 @@ fn the_exit_status_is_the_commands_own() {
         assert_eq!(killed.status.signal(), Some(15), "{mode:?}: {killed:?}");
         let missing = launch(&user, mode, "compte1", &["no-such-command-xyz"]);
         assert_eq!(missing.status.code(), Some(127), "{mode:?}");
-        assert!(
-            stderr(&missing).contains("no-such-command-xyz: command not found"),
-            "{}",
-            stderr(&missing)
+        // Exactly that line: the exec fails inside the new session, which
+        // is no session cf-run was run inside.
+        assert_eq!(
+            stderr(&missing).lines().collect::<Vec<_>>(),
+            [
+                "cf-run: no-such-command-xyz: command not found (execvp => ENOENT); check the name and $PATH"
+            ],
+            "{mode:?}"
         );
         let path = user.path("not-executable");
         let denied = launch(&user, mode, "compte1", &[path.to_str().unwrap()]);
         assert_eq!(denied.status.code(), Some(126), "{mode:?}");
         assert!(
-            stderr(&denied).contains("cannot execute"),
+            stderr(&denied).contains("cannot execute") && !stderr(&denied).contains("inside"),
             "{}",
             stderr(&denied)
         );
