@@ -100,14 +100,15 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
             config_path.display()
         );
     }
+    let dirs: Vec<PathBuf> = config.accounts.iter().map(|a| a.dir.clone()).collect();
+    movein.check(&user.home, &dirs)?;
     if args.dry_run {
         if let Some(line) = movein.describe() {
             println!("{}", printable(&line));
         }
     } else {
         refuse_live_sessions(user)?;
-        let dirs: Vec<PathBuf> = config.accounts.iter().map(|a| a.dir.clone()).collect();
-        movein.apply(&user.home, &dirs)?;
+        movein.apply(&user.home)?;
         for account in &config.accounts {
             if matches!(resolve::entry(&account.dir)?, Entry::Missing) {
                 std::fs::DirBuilder::new()

@@ -240,9 +240,31 @@ fn files_hidden_under_claude_are_named_with_the_command_that_moves_them_in() {
             && lines[0].contains("(settings.json, todos)"),
         "{lines:?}"
     );
+    let (_, fix) = lines[1]
+        .split_once("moved in as it is: ")
+        .unwrap_or_else(|| panic!("{lines:?}"));
     assert!(
-        lines[1].contains("fix: make it an account, moved in as it is: cf-run init --shared ")
-            && lines[1].contains("--account NEW=~/.claude"),
+        fix.starts_with("cf-run init --shared ")
+            && fix.ends_with("--account NAME=~/.claude --force"),
         "{lines:?}"
     );
+    // The fix works as written, NAME given.
+    let words: Vec<String> = fix
+        .replace("NAME=", "extra=")
+        .split(' ')
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    let args: Vec<&str> = words.iter().map(String::as_str).collect();
+    let init = user.run_env(&bins().plain, &args, &[("PATH", &path)]);
+    assert_eq!(init.status.code(), Some(0), "{fix}: {}", stderr(&init));
+    assert!(user.path(".claude-extra/settings.json").is_file());
+    assert_eq!(std::fs::read_dir(user.path(".claude")).unwrap().count(), 0);
+
+    // ~/.claude a symlink to an account's dir: that account's files are not
+    // taken for hidden ones (the symlink has its own finding).
+    std::fs::remove_dir(user.path(".claude")).unwrap();
+    user.symlink(".claude", user.path(".claude-compte1"));
+    let o = stdout(&doctor(&user, &path, &["--all"]));
+    assert!(o.contains("ok    ~/.claude: holds nothing"), "{o}");
 }

@@ -1122,3 +1122,36 @@ fn a_big_merge_is_summed_up_per_project_and_listed_in_full_in_a_file() {
     );
     assert_eq!(list.lines().filter(|l| l.starts_with("same: ")).count(), 2);
 }
+
+/// `~/.claude` given as an account whose new dir is there already: the dry
+/// run refuses it as the real run does (125, naming both), and neither
+/// changes anything.
+#[test]
+fn a_dry_run_refuses_the_move_in_the_real_run_would_refuse() {
+    let user = TestUser::acquire();
+    user.write(".claude/settings.json", "{}");
+    user.write(".claude-main/settings.json", "{\"other\": 1}");
+    let before = user.snapshot();
+    for more in [&["--dry-run"][..], &[]] {
+        let mut args = vec![
+            "init",
+            "--shared",
+            "~/.claude-shared/projects",
+            "--account",
+            "main=~/.claude",
+        ];
+        args.extend(more);
+        let out = user.run(&bins().plain, &args);
+        assert_eq!(out.status.code(), Some(125), "{more:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "{} cannot move to {}, which exists already",
+                user.path(".claude").display(),
+                user.path(".claude-main").display()
+            )),
+            "{more:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(user.snapshot(), before, "{more:?} changed the disk");
+    }
+}

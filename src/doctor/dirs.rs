@@ -137,6 +137,11 @@ pub fn account_dir(account: &Account, uid: Uid) -> Item {
 /// session hides it. `~/.claude/projects` has its own check.
 pub fn hidden_in_target(config: &Config) -> Item {
     let name = "~/.claude";
+    // A symlink (to an account's dir, say) hides nothing of its own: the
+    // check of the mount target says what to do with it.
+    if !std::fs::symlink_metadata(&config.target).is_ok_and(|m| m.is_dir()) {
+        return ok(name, "holds nothing that a session would hide");
+    }
     let mut left: Vec<String> = match std::fs::read_dir(&config.target) {
         Ok(list) => list
             .flatten()
@@ -152,7 +157,7 @@ pub fn hidden_in_target(config: &Config) -> Item {
     let count = left.len();
     left.truncate(5);
     let mut fix = init_command(config);
-    let _ = write!(fix, " --account NEW=~/.claude");
+    let _ = write!(fix, " --account NAME=~/.claude --force");
     bad(
         Status::Warn,
         name,
@@ -164,8 +169,8 @@ pub fn hidden_in_target(config: &Config) -> Item {
             if count > 5 { ", ..." } else { "" }
         ),
         format!(
-            "make it an account, moved in as it is: {fix}; or move what you need into an \
-             account's dir"
+            "move what you need into an account's dir and remove the rest; or make it an \
+             account of its own (NAME: a new name), moved in as it is: {fix}"
         ),
     )
 }

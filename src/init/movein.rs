@@ -67,9 +67,10 @@ impl MoveIn {
         ))
     }
 
-    /// Carries the move out (see the module's doc); `accounts` are the
-    /// config's account dirs, which a symlinked `~/.claude` may point to.
-    pub fn apply(&self, home: &Path, accounts: &[PathBuf]) -> Result<()> {
+    /// Refuses what `apply` would refuse, before anything is done (a dry
+    /// run too): a symlink to no account's dir, a move onto a dir that is
+    /// there. `accounts` are the config's account dirs.
+    pub fn check(&self, home: &Path, accounts: &[PathBuf]) -> Result<()> {
         let target = &self.target;
         match (resolve::entry(target)?, &self.moved) {
             (Entry::Link(to), _) => {
@@ -82,6 +83,29 @@ impl MoveIn {
                         to.display()
                     );
                 }
+            }
+            (Entry::Dir(..), Some((name, to)))
+                if !is_empty(target)? && !matches!(resolve::entry(to)?, Entry::Missing) =>
+            {
+                bail!(
+                    "{} cannot move to {}, which exists already: merge one into the other \
+                     or give account {name} another name",
+                    target.display(),
+                    to.display()
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Carries the move out (see the module's doc), once [`MoveIn::check`]
+    /// has passed.
+    pub fn apply(&self, home: &Path) -> Result<()> {
+        let target = &self.target;
+        match (resolve::entry(target)?, &self.moved) {
+            (Entry::Link(to), _) => {
+                let to = if to.is_absolute() { to } else { home.join(to) };
                 std::fs::remove_file(target)
                     .with_context(|| format!("cannot remove the symlink {}", target.display()))?;
                 say(&format!(
@@ -206,7 +230,8 @@ mod tests {
         let (_, m) = plan(&pairs(&[("main", "~/.claude")]), home, |d| d.to_owned());
         let to = home.join(".claude-main");
         for _ in 0..2 {
-            m.apply(home, std::slice::from_ref(&to)).unwrap();
+            m.check(home, std::slice::from_ref(&to)).unwrap();
+            m.apply(home).unwrap();
             assert!(is_empty(&home.join(".claude")).unwrap());
             assert_eq!(std::fs::read(to.join("settings.json")).unwrap(), b"{}");
             assert_eq!(
@@ -217,7 +242,10 @@ mod tests {
         }
         // A dir of that name that holds something already is never replaced.
         std::fs::write(home.join(".claude/x"), "new").unwrap();
-        let e = m.apply(home, std::slice::from_ref(&to)).unwrap_err();
+        // The check refuses it, as a dry run's does; the rename would too.
+        let e = m.check(home, std::slice::from_ref(&to)).unwrap_err();
+        assert!(format!("{e:#}").contains("exists already"), "{e:#}");
+        let e = m.apply(home).unwrap_err();
         assert!(format!("{e:#}").contains("exists already"), "{e:#}");
         assert_eq!(std::fs::read(home.join(".claude/x")).unwrap(), b"new");
     }
@@ -230,11 +258,12 @@ mod tests {
         std::fs::create_dir(&account).unwrap();
         std::os::unix::fs::symlink(&account, home.join(".claude")).unwrap();
         let (_, m) = plan(&pairs(&[("a", "~/.claude-a")]), home, |d| d.to_owned());
-        m.apply(home, std::slice::from_ref(&account)).unwrap();
+        m.check(home, std::slice::from_ref(&account)).unwrap();
+        m.apply(home).unwrap();
         assert!(home.join(".claude").is_dir() && !home.join(".claude").is_symlink());
         std::fs::remove_dir(home.join(".claude")).unwrap();
         std::os::unix::fs::symlink("/etc", home.join(".claude")).unwrap();
-        let e = m.apply(home, &[account]).unwrap_err();
+        let e = m.check(home, &[account]).unwrap_err();
         assert!(
             format!("{e:#}").contains("which is no account's dir"),
             "{e:#}"
