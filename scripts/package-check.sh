@@ -133,6 +133,16 @@ out=$(complete_words "cf-run init --sh") || fail "the bash completion failed"
 [[ $out == *--shared* && $out == *--share* ]] || fail "bash completes 'cf-run init --sh' to '$out'"
 out=$(complete_words "cf-run --account ") || fail "the bash completion failed"
 [[ $out == "a b" ]] || fail "bash completes 'cf-run --account ' to '$out', not the accounts 'a b'"
+out=$(complete_words "cf-run account remove ") || fail "the bash completion failed"
+[[ $out == "a b "* ]] || fail "bash completes 'cf-run account remove ' to '$out', not the accounts first"
+# (Once for each dir of PATH that has it; readline shows it once.)
+out=$(complete_words "cf-run --account a -- printen" 2>/dev/null | tr ' ' '\n' | sort -u) ||
+    fail "the bash completion failed"
+[[ $out == printenv ]] || fail "bash completes 'cf-run --account a -- printen' to '$out', not the command 'printenv'"
+out=$(complete_words "cf-run --") || fail "the bash completion failed"
+[[ $out == *--account* && $out != *--handover-note* ]] || fail "bash offers '$out' for 'cf-run --': hidden options in it"
+out=$(complete_words "cf-run ") || fail "the bash completion failed"
+[[ $out == *doctor* && " $out " != *" tap "* ]] || fail "bash offers '$out' for 'cf-run ': the hidden tap in it"
 
 echo "== AppArmor"
 if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && command -v apparmor_parser >/dev/null &&

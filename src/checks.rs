@@ -117,8 +117,10 @@ fn hides_nothing(path: &Path, shared: &Path) -> Result<()> {
                 return Ok(());
             }
             let (transcripts, files) = resolve::count_files(path);
+            let transcripts = crate::output::count(transcripts, "transcript", "transcripts");
+            let files = crate::output::count(files, "file", "files");
             bail!(
-                "{} holds {transcripts} transcripts ({files} files) that the shared dir {} would hide; \
+                "{} holds {transcripts} ({files}) that the shared dir {} would hide; \
                  cf-run never hides a transcript or any file: merge them into the shared dir first \
                  (cf-run init, or move them by hand), then leave {0} empty",
                 path.display(),
@@ -225,7 +227,7 @@ mod tests {
         assert!(verify(&check, getuid()).is_err());
         fs::write(projects.join("-p/s.jsonl"), "{}\n").unwrap();
         let e = verify(&check, getuid()).unwrap_err().to_string();
-        assert!(e.contains("holds 1 transcripts (1 files)"), "{e}");
+        assert!(e.contains("holds 1 transcript (1 file)"), "{e}");
         // Nothing was touched by the refusal.
         assert!(projects.join("-p/s.jsonl").exists());
         fs::remove_dir_all(&projects).unwrap();

@@ -150,8 +150,8 @@ pub fn text(path: &Path, uid: Uid) -> Result<String> {
     let Some(text) = resolve::read_trusted(path, &[uid.as_raw(), 0], &owners, "config")? else {
         let message = format!(
             "config {} does not exist; write it with cf-run init (cf-run init --shared \
-             ~/.claude-shared --account NAME=~/.claude-NAME ...; cf-run init --help), or pass \
-             --config FILE",
+             ~/.claude-shared/projects --account NAME=~/.claude-NAME ...; cf-run init --help), or name \
+             another file with --config FILE",
             path.display()
         );
         return Err(Refusal::error(Why::Missing, message));

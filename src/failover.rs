@@ -10,6 +10,7 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -31,6 +32,7 @@ use crate::session;
 use crate::session::State;
 use crate::supervise;
 use crate::sys;
+use crate::wake::Wake;
 use crate::tap;
 use crate::usage::{self, Known, Limits, Window};
 use crate::user::User;
@@ -225,7 +227,13 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
         // When the early-move check last ran: the turn's record and the
         // usage it judged, so each is judged once.
         let mut judged = None;
+        // Woken by the client's own files (the session it is on, the tap's
+        // records) and its transcript, and by the launch's end.
+        let mut wake = Wake::new()?;
+        let ends = sys::pidfd_open(child.id()).ok();
+        let clients = state.client_path(child.id());
         let (why, on) = loop {
+            wake.watch(&clients);
             if let Some(status) = child.try_wait()? {
                 if let Some(id) = &id {
                     say(&format!(
@@ -250,6 +258,9 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
                 if let Some(limit) = follower.poll(shared, id)? {
                     break (Move::Limit(limit), id.clone());
                 }
+                if follower.dir().is_some_and(|dir| wake.watch(dir)) {
+                    continue;
+                }
                 let turn = state.client_file(child.id(), tap::TURN_FILE);
                 // Between turns: the last turn ended, and no prompt since.
                 let ended = turn
@@ -266,7 +277,7 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
                     break (early, id.clone());
                 }
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            wake.wait(follower.patience(), ends.as_ref().map(|fd| fd.as_fd()));
         };
         // A Ctrl-C the client had before its limit is not one for the move.
         sys::interrupted();

@@ -37,6 +37,7 @@ mod sys;
 mod tap;
 mod usage;
 mod user;
+mod wake;
 mod wrap;
 
 use std::io::Write;

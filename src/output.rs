@@ -18,8 +18,14 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     text.chars().map(escape).collect::<String>().into()
 }
 
+/// `n` and the word for that many: "1 file", "2 files".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `at` in the local time zone, to the second, as the client shows times:
 /// the date too when it is not today.
+
 pub fn local(at: jiff::Timestamp) -> String {
     let zone = jiff::tz::TimeZone::system();
     let (at, today) = (

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,9 @@ use serde_json::Value;
 use crate::exit::Exit;
 use crate::output::printable;
 use crate::session::{self, Lock, Record, State};
+use crate::wake::Wake;
 
-/// How often `stop` and `watch` look again.
+/// How often `stop` looks again, and `watch` for a transcript not yet found.
 const POLL: Duration = Duration::from_millis(50);
 
 /// Exit status of `watch` when the session ends without a usage limit.
@@ -174,10 +176,19 @@ pub fn watch(state: &State, shared: &Path, id: &str, json: bool) -> Result<()> {
         since,
         ..Follower::default()
     };
+    let mut wake = Wake::new()?;
+    // Opened, then checked to be the session's: a reused pid is not it.
+    let ends = live
+        .as_ref()
+        .and_then(|e| crate::sys::pidfd_open(e.pid).ok())
+        .filter(|_| running());
     loop {
         if let Some(limit) = follower.poll(shared, id)? {
             report(&account, id, &limit, json);
             return Ok(());
+        }
+        if follower.dir().is_some_and(|dir| wake.watch(dir)) {
+            continue;
         }
         if !running() {
             // One last read: the command may have written as it exited.
@@ -191,7 +202,7 @@ pub fn watch(state: &State, shared: &Path, id: &str, json: bool) -> Result<()> {
             )
             .into());
         }
-        std::thread::sleep(POLL);
+        wake.wait(follower.patience(), ends.as_ref().map(|fd| fd.as_fd()));
     }
 }
 
@@ -223,6 +234,8 @@ const MAX_LINE: usize = 16 << 20;
 #[derive(Default)]
 pub struct Follower {
     file: Option<File>,
+    /// The dir of the transcript `file` is, where it was found.
+    dir: Option<PathBuf>,
     offset: u64,
     pending: Vec<u8>,
     /// Inside a line too long to keep: drop bytes up to its end.
@@ -255,13 +268,33 @@ impl Follower {
             new_only: true,
             ..Follower::default()
         };
-        if let Some(file) = transcript(shared, id).and_then(|p| open_transcript(&p).ok())
+        if let Some(path) = transcript(shared, id)
+            && let Ok(file) = open_transcript(&path)
             && let Ok(meta) = file.metadata()
         {
             follower.offset = meta.len();
             follower.file = Some(file);
+            follower.dir = path.parent().map(Path::to_path_buf);
         }
         follower
+    }
+
+    /// The dir of the transcript followed, once found: where a [`Wake`]
+    /// learns that it grew.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// How long to sleep at most when nothing wakes the follower: a safety
+    /// net once the transcript is watched; until then, how often to look
+    /// for it (the client makes it at the first prompt, in a project dir
+    /// that may be new).
+    pub fn patience(&self) -> Duration {
+        if self.dir.is_some() {
+            Duration::from_secs(1)
+        } else {
+            POLL
+        }
     }
 
     /// The limit the transcript of session `id` records that the follower
@@ -275,6 +308,7 @@ impl Follower {
                     return Ok(None);
                 };
                 let file = open_transcript(&path)?;
+                self.dir = path.parent().map(Path::to_path_buf);
                 // Only the end matters for where the session stands.
                 let len = file.metadata()?.len();
                 if first && len > WINDOW {

@@ -52,6 +52,14 @@ fn owned(ret: libc::c_long) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// A descriptor of process `pid` that polls readable once it has exited
+/// (pidfd_open, Linux 5.3+); it stays bound to that process, whatever reuses
+/// its pid later.
+pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) })
+}
+
 /// A detached copy of the mount tree at `src` (open_tree with OPEN_TREE_CLONE|AT_RECURSIVE).
 pub fn clone_tree(src: BorrowedFd) -> Result<OwnedFd, Errno> {
     let flags = libc::OPEN_TREE_CLONE

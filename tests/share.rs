@@ -138,7 +138,7 @@ fn an_accounts_own_non_empty_dir_is_never_hidden() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(125), "{mode:?}: {err}");
         assert!(
-            err.contains(".claude-compte1/file-history holds 0 transcripts (1 files)"),
+            err.contains(".claude-compte1/file-history holds 0 transcripts (1 file)"),
             "{err}"
         );
         assert_eq!(user.snapshot(), before, "{mode:?}");

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::steps::{Event, whose};
+use crate::output::count;
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -117,10 +118,6 @@ impl Report {
             self.left.len()
         )
     }
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn line(event: &Event, dry: bool) -> Option<String> {

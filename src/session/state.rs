@@ -176,6 +176,12 @@ impl State {
         Ok((self.dir.join(sub), fd))
     }
 
+    /// Where launch `pid`'s client dir is (to watch, not to read: reads go
+    /// through [`Self::client_file`]).
+    pub fn client_path(&self, pid: u32) -> PathBuf {
+        self.dir.join(format!("clients/{pid}"))
+    }
+
     /// Removes this launch's client dir once its session has ended.
     pub fn remove_client_dir(&self, pid: u32) {
         let Ok(Some(clients)) = self.open("clients") else {

@@ -60,28 +60,96 @@ fn generate(out: &Path) -> io::Result<()> {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut command(), BIN, &mut script);
         if shell == Shell::Bash {
-            script = bash_fixed(&String::from_utf8_lossy(&script)).into_bytes();
+            let hidden = hidden(&command());
+            script = bash_fixed(&String::from_utf8_lossy(&script), &hidden).into_bytes();
         }
         fs::write(out.join(file), script)?;
     }
     Ok(())
 }
 
-/// clap_complete's bash script, mended: for a name with a hyphen it sets
-/// `cmd` to `cf__run__subcmd__init` but matches `cf__subcmd__run__subcmd__init`,
-/// so no subcommand's option completes (clap issue 6421); and an account
-/// name completes from the config (`cf-run accounts --names`), not as a
-/// file name.
-fn bash_fixed(script: &str) -> String {
-    let names = r#"COMPREPLY=($(compgen -W "$(cf-run accounts --names 2>/dev/null)" -- "${cur}"))"#;
+/// clap_complete's bash script, mended:
+/// - for a name with a hyphen it sets `cmd` to `cf__run__subcmd__init` but
+///   matches `cf__subcmd__run__subcmd__init`, so no subcommand's option
+///   completes (clap issue 6421);
+/// - an account name completes from the config (`cf-run accounts --names`),
+///   a live session's id from `cf-run ps`, not as a file name;
+/// - hidden options and subcommands (cf-run's own plumbing) are not offered;
+/// - after `--` comes a command: it completes as if typed alone (bash-
+///   completion's `_command_offset`, as `sudo` does), else as a command name.
+fn bash_fixed(script: &str, hidden: &[String]) -> String {
+    let names = r#"$(cf-run accounts --names 2>/dev/null)"#;
+    let ids = r#"$(cf-run ps 2>/dev/null | awk 'NR > 1 && $3 != "-" { print $3 }')"#;
     let mut out = script.replace("cf__subcmd__run__", "cf__run__");
+    let file_names = |option: &str| {
+        format!("{option})\n                    COMPREPLY=($(compgen -f \"${{cur}}\"))")
+    };
+    let words = |option: &str, words: &str| {
+        format!(
+            "{option})\n                    COMPREPLY=($(compgen -W \"{words}\" -- \"${{cur}}\"))"
+        )
+    };
     for option in ["--account", "--clear-cooldown"] {
-        let file_names =
-            format!("{option})\n                    COMPREPLY=($(compgen -f \"${{cur}}\"))");
-        out = out.replace(
-            &file_names,
-            &format!("{option})\n                    {names}"),
-        );
+        out = out.replace(&file_names(option), &words(option, names));
+    }
+    // `stop` and `watch` name a live session; a launch's `--session` names a new one.
+    for sub in ["stop", "watch"] {
+        let head = format!("        cf__run__subcmd__{sub})\n");
+        let start = out
+            .find(&head)
+            .expect("a subcommand's case in clap's script");
+        let end = start + out[start..].find("\n            ;;\n").expect("its end");
+        let block = out[start..end].replace(&file_names("--session"), &words("--session", ids));
+        out.replace_range(start..end, &block);
+    }
+    let remove = "        cf__run__subcmd__accounts__subcmd__remove)\n            opts=\"";
+    out = out.replace(remove, &format!("{remove}{names} "));
+    out = out
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("opts=\"") {
+            Some(words) => {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                let kept: Vec<&str> = words
+                    .trim_end_matches('"')
+                    .split(' ')
+                    .filter(|word| !hidden.iter().any(|h| h == word))
+                    .collect();
+                format!("{indent}opts=\"{}\"", kept.join(" "))
+            }
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let after_dash = r#"    for ((i = 1; i < COMP_CWORD; i++)); do
+        if [[ ${COMP_WORDS[i]} == -- ]]; then
+            if declare -F _command_offset >/dev/null; then
+                _command_offset $((i + 1))
+            elif ((i + 1 == COMP_CWORD)); then
+                COMPREPLY=($(compgen -c -- "${COMP_WORDS[COMP_CWORD]}"))
+            else
+                COMPREPLY=($(compgen -f -- "${COMP_WORDS[COMP_CWORD]}"))
+            fi
+            return 0
+        fi
+    done
+"#;
+    let top = "    local i cur prev opts cmd\n";
+    out.replacen(top, &format!("{top}{after_dash}"), 1)
+}
+
+/// The names of hidden options and subcommands, anywhere in the tree.
+fn hidden(cmd: &clap::Command) -> Vec<String> {
+    let mut out: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_hide_set())
+        .flat_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() {
+            out.push(sub.get_name().to_owned());
+        }
+        out.extend(hidden(sub));
     }
     out
 }
