@@ -32,10 +32,10 @@ use crate::session;
 use crate::session::State;
 use crate::supervise;
 use crate::sys;
-use crate::wake::Wake;
 use crate::tap;
 use crate::usage::{self, Known, Limits, Window};
 use crate::user::User;
+use crate::wake::Wake;
 
 /// What `cf-run failover` is asked: a headless task.
 pub struct Task {
