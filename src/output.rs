@@ -25,7 +25,6 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 
 /// `at` in the local time zone, to the second, as the client shows times:
 /// the date too when it is not today.
-
 pub fn local(at: jiff::Timestamp) -> String {
     let zone = jiff::tz::TimeZone::system();
     let (at, today) = (
