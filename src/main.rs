@@ -70,17 +70,24 @@ fn status() -> u8 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            // `cf-run --account A claude`: the command needs its `--`.
+            // `cf-run --account A claude`: a launch's command needs its `--`.
             let stray = e
                 .get(clap::error::ContextKind::InvalidArg)
-                .is_some_and(|arg| !arg.to_string().starts_with('-'));
-            if e.kind() == clap::error::ErrorKind::UnknownArgument
-                && stray
+                .map(|arg| arg.to_string())
+                .filter(|arg| !arg.starts_with('-'));
+            let launch = args.iter().any(|a| {
+                let a = a.to_string_lossy();
+                a == "--account" || a.starts_with("--account=") || a == "--failover"
+            });
+            if let Some(stray) = stray
+                && e.kind() == clap::error::ErrorKind::UnknownArgument
+                && launch
                 && !args.iter().any(|a| a == "--")
             {
-                eprintln!(
-                    "\nhint: the command goes after --: cf-run --account NAME -- claude [ARGS]"
+                let line = format!(
+                    "\nhint: the command goes after --: cf-run --account NAME -- {stray} [ARGS]"
                 );
+                eprintln!("{}", output::printable(&line));
             }
             return if e.use_stderr() { exit::USAGE } else { 0 };
         }

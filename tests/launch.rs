@@ -1045,13 +1045,21 @@ fn inside_a_session_cf_run_says_so_first() {
 fn a_forgotten_dash_dash_and_a_missing_config_say_what_to_do() {
     let user = TestUser::acquire();
     user.standard_layout();
-    let out = user.run(&bins().plain, &["--account", "compte1", "claude"]);
+    let out = user.run(&bins().plain, &["--account", "compte1", "vim", "x"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("hint: the command goes after --: cf-run --account NAME -- claude"),
+        stderr(&out)
+            .contains("hint: the command goes after --: cf-run --account NAME -- vim [ARGS]"),
         "{}",
         stderr(&out)
     );
+    // No launch meant: no such hint.
+    let out = user.run(
+        &bins().plain,
+        &["watch", "3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("hint"), "{}", stderr(&out));
     let before = user.snapshot();
     let missing = user.path("nowhere.toml");
     let out = user.run(
