@@ -102,6 +102,11 @@ case ":$PATH:" in
     *":$bindir:"*) ;;
     *) echo "note: $bindir is not on your PATH; add it (export PATH=\"$bindir:\$PATH\")" ;;
 esac
+# The package and this script are alternatives: two copies would drift apart.
+if [[ $bindir != /usr/bin ]] && dpkg -S /usr/bin/cf-run >/dev/null 2>&1; then
+    echo "note: the cf-run package is installed too (/usr/bin/cf-run); $bindir/cf-run comes first on PATH."
+    echo "      keep one: sudo dpkg --purge cf-run, or sudo scripts/install.sh --uninstall"
+fi
 if [[ $zsh_dir != /usr/local/share/zsh/site-functions && $zsh_dir != /usr/share/zsh/vendor-completions ]]; then
     echo "note: for zsh completion, put $zsh_dir on your fpath before compinit (fpath=($zsh_dir \$fpath))"
 fi

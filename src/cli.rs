@@ -14,7 +14,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "cf-run", version, about, long_about = None)]
 #[command(
-    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run --failover [--account NAME] [-- claude [ARGS]...]\n       cf-run <accounts|ps|stop|watch|failover|init|doctor|wrap> [OPTIONS]"
+    override_usage = "cf-run [OPTIONS] --account NAME [-- COMMAND [ARGS]...]\n       cf-run --failover [--account NAME] [-- claude [ARGS]...]\n       cf-run <accounts|account|ps|stop|watch|failover|init|doctor|wrap> [OPTIONS]"
 )]
 #[command(subcommand_negates_reqs = true)]
 pub struct Cli {

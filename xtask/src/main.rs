@@ -209,6 +209,22 @@ fn man_page(w: &mut dyn Write) -> io::Result<()> {
             .replace(".SH SYNOPSIS\n", ".SS Synopsis\n")
             .replace(".SH OPTIONS\n", ".SS Options\n");
         w.write_all(text.as_bytes())?;
+        // Its own subcommands (`accounts add`, `accounts remove`): each a
+        // subsection with its synopsis, what it does and its arguments.
+        for nested in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("{} {}", sub.get_name(), nested.get_name());
+            writeln!(w, ".SS \"{name}\"")?;
+            let nested_man = Man::new(nested.clone().bin_name(format!("{BIN} {name}")));
+            let mut text = Vec::new();
+            nested_man.render_synopsis_section(&mut text)?;
+            nested_man.render_description_section(&mut text)?;
+            nested_man.render_options_section(&mut text)?;
+            let text = String::from_utf8_lossy(&text)
+                .replace(".SH SYNOPSIS\n", "")
+                .replace(".SH DESCRIPTION\n", ".PP\n")
+                .replace(".SH OPTIONS\n", ".PP\n");
+            w.write_all(text.as_bytes())?;
+        }
     }
     write_extra(w)
 }
@@ -288,7 +304,7 @@ Move in from a plain \fB~/.claude\fR and add a second account:
 .PP
 .RS
 .nf
-cf\-run init \-\-shared ~/.claude\-shared \-\-account main=~/.claude \-\-account work=~/.claude\-work
+cf\-run init \-\-shared ~/.claude\-shared/projects \-\-account main=~/.claude \-\-account work=~/.claude\-work
 cf\-run \-\-account work \-\- claude        # then /login, once
 .fi
 .RE
@@ -308,6 +324,15 @@ See each account's login, usage and cool\-down; end a cool\-down:
 .nf
 cf\-run accounts
 cf\-run accounts \-\-clear\-cooldown work
+.fi
+.RE
+.PP
+Add a third account (its dir made, the config edited in place), then log it in:
+.PP
+.RS
+.nf
+cf\-run account add perso
+cf\-run \-\-account perso \-\- claude      # then /login, once
 .fi
 .RE
 .PP
