@@ -170,11 +170,18 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
         });
     }
     println!("{}", printable(&line));
-    let (mut left, mut unsettled) = (0, Vec::new());
+    let (mut left, mut unsettled, mut why) = (0, Vec::new(), None);
     for job in jobs {
         let report = job.run(&config.accounts, args.layout, (user.uid, &State::of(user)))?;
         left += report.left.len();
         unsettled.extend(report.unsettled);
+        // What to do about the first cause that has a known fix (a full disk, say).
+        why = why.or_else(|| {
+            report
+                .left
+                .iter()
+                .find_map(|(_, why)| crate::exit::hint(why))
+        });
     }
     if left + unsettled.len() == 0 {
         return Ok(());
@@ -184,9 +191,13 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
     } else {
         format!(", not settled: {}", unsettled.join(", "))
     };
+    let fix = why.map_or(String::new(), |hint| {
+        format!(" ({})", hint.replace("the path above", "the paths above"))
+    });
     bail!(
-        "not finished: {left} entries left in place{unsettled} (the lines above say which \
-         and why); fix them and run cf-run init again: it picks up where it stopped"
+        "not finished: {} left in place{unsettled} (the lines above say which \
+         and why); fix them{fix} and run cf-run init again: it picks up where it stopped",
+        crate::output::count(left, "entry", "entries")
     )
 }
 

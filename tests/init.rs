@@ -409,7 +409,9 @@ fn an_unreadable_file_is_left_in_place_and_reported() {
         "{o}"
     );
     assert!(
-        e.contains("1 entries left in place") && e.contains("run cf-run init again"),
+        e.contains("1 entry left in place")
+            && e.contains("fix them (you may not use the paths above: check its owner and mode")
+            && e.contains("run cf-run init again"),
         "{e}"
     );
     assert_eq!(fs::read_to_string(&secret).unwrap(), "secret\n");
