@@ -12,11 +12,13 @@
 //! `~/.claude` that is a symlink to an account's dir (the old way's flip) is
 //! replaced by an empty dir: the link held nothing.
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+use nix::fcntl::{AT_FDCWD, OFlag, RenameFlags, renameat2};
+use nix::sys::stat::{Mode, fchmod};
 
 use crate::output::printable;
 use crate::resolve::{self, Entry};
@@ -114,7 +116,7 @@ impl MoveIn {
                     to.display()
                 ));
             }
-            (Entry::Dir(..), Some((name, to))) if !is_empty(target)? => {
+            (Entry::Dir(_, st), Some((name, to))) if !is_empty(target)? => {
                 renameat2(
                     AT_FDCWD,
                     target,
@@ -135,6 +137,19 @@ impl MoveIn {
                     target.display(),
                     to.display()
                 ));
+                // The client made it with the umask's mode; it holds a login.
+                if st.st_mode & 0o077 != 0 {
+                    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+                    let dir = resolve::open_at(AT_FDCWD.as_fd(), to, flags)
+                        .map_err(|e| anyhow!("open({}) => {e}", to.display()))?;
+                    fchmod(&dir, Mode::from_bits_truncate(0o700))
+                        .map_err(|e| anyhow!("fchmod({}, 0700) => {e}", to.display()))?;
+                    say(&format!(
+                        "private: {} was mode {:o}, now 700 (it holds the account's login)",
+                        to.display(),
+                        st.st_mode & 0o777
+                    ));
+                }
             }
             _ => {}
         }
@@ -224,7 +239,10 @@ mod tests {
     fn the_move_is_done_once_and_a_rerun_finds_it_done() {
         let home = tempfile::tempdir().unwrap();
         let home = home.path();
-        std::fs::create_dir(home.join(".claude")).unwrap();
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(home.join(".claude"))
+            .unwrap();
         std::fs::write(home.join(".claude/settings.json"), "{}").unwrap();
         std::fs::write(home.join(".claude.json"), "{\"userID\":\"u1\"}").unwrap();
         let (_, m) = plan(&pairs(&[("main", "~/.claude")]), home, |d| d.to_owned());
@@ -233,6 +251,11 @@ mod tests {
             m.check(home, std::slice::from_ref(&to)).unwrap();
             m.apply(home).unwrap();
             assert!(is_empty(&home.join(".claude")).unwrap());
+            let mode = std::fs::metadata(&to).unwrap().permissions();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+                0o700
+            );
             assert_eq!(std::fs::read(to.join("settings.json")).unwrap(), b"{}");
             assert_eq!(
                 std::fs::read(to.join(".claude.json")).unwrap(),
