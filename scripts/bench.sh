@@ -10,7 +10,9 @@
 #   3. `cf-run ps` with 1,000 live sessions, and launch time with 1,000 live
 #      sessions against none;
 #   4. peak RSS of a launch;
-#   5. `cf-run init` merging 100,000 transcripts of two accounts.
+#   5. `cf-run init` merging 100,000 transcripts of two accounts;
+#   6. the move to the next account at a usage limit, with the real client,
+#      against the client's own start (tests/sessions.rs, bench_the_move).
 # Needs root to make the bench user and the cap_sys_admin+p copy.
 #   sudo scripts/bench.sh [RUNS]
 #   sudo scripts/bench.sh --smoke   # every step, a few runs, tiny sizes: CI's
@@ -18,9 +20,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${1:-} == --smoke ]]; then
-    runs=3 warmup=1 sessions=5 transcripts=200
+    runs=3 warmup=1 sessions=5 transcripts=200 moves=1
 else
     runs=${1:-300} warmup=30 sessions=${BENCH_SESSIONS:-1000} transcripts=${BENCH_TRANSCRIPTS:-100000}
+    moves=${BENCH_MOVES:-9}
 fi
 
 . scripts/lib.sh
@@ -231,3 +234,16 @@ print(f"| {r['command']} | {r['median']:.2f} | {int(sys.argv[2]) / 1024:.1f} MiB
 PY
 as_user rm -rf "$template" "$work"
 rm -rf "$bin"
+
+echo
+echo "## 6. The move at a usage limit, with the real client ($moves runs each, medians)"
+# In tmux against the mock API: from compte1's request answered with its
+# limit to compte2's first request under --failover, and the client's own
+# start on the same session (a launch of `claude --resume ID PROMPT` to its
+# first request); their difference is what cf-run adds.
+command -v tmux >/dev/null && command -v npm >/dev/null || apt_install tmux npm
+echo "| | median |"
+echo "| --- | ---: |"
+CF_RUN_CLAUDE=$(scripts/install-claude.sh) BENCH_MOVE_RUNS=$moves \
+    static_cargo test --release --locked --test sessions -- --ignored --exact bench_the_move --nocapture 2>/dev/null |
+    grep '^| '
