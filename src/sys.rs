@@ -144,6 +144,26 @@ pub fn new_fs(fs: &CStr, options: &[(&CStr, &CStr)], attrs: u64) -> Result<Owned
     })
 }
 
+/// Loads the seccomp filter `program` into this process (seccomp(2),
+/// SECCOMP_SET_MODE_FILTER), for it and every process it starts.
+pub fn load_filter(program: &[libc::sock_filter]) -> Result<(), Errno> {
+    let prog = libc::sock_fprog {
+        len: program.len() as libc::c_ushort,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` and the instructions it points to outlive the call,
+    // which only reads them.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    })
+    .map(drop)
+}
+
 /// Which side of a fork this process is on.
 pub enum Fork {
     Parent(Pid),
