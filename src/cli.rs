@@ -43,6 +43,10 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        if let Some(cli) = Self::plain_launch(&args) {
+            return Ok(cli);
+        }
         let cli = Self::try_parse_from(args)?;
         let l = &cli.launch;
         let launch = l.account.is_some()
@@ -61,6 +65,92 @@ impl Cli {
             ));
         }
         Ok(cli)
+    }
+}
+
+/// The default of `--continue-prompt` (a launch's and `failover`'s).
+const CONTINUE: &str = "Continue the task from where it stopped.";
+
+impl Cli {
+    /// The usual launch line, parsed without clap: `--account NAME`, with
+    /// only `--mode`, `--session`, `--wait`, `--private-tmp` or
+    /// `--shared-tmp`, `--keep-env`, `--dry-run`, `--config` and `-v`
+    /// around it, each at most once (`--keep-env` as often as wanted), as
+    /// `--NAME VALUE` or `--NAME=VALUE`, then `--` and the command. That is
+    /// what clap would make of it, and a test holds them equal. Anything
+    /// else (help, a subcommand, an unknown, repeated or conflicting
+    /// option, a value that starts with `-` or is empty, a non-UTF-8
+    /// argument before `--`) is None: clap parses it, and words its errors.
+    /// Building clap's parser costs more than the rest of cf-run's start.
+    fn plain_launch(args: &[OsString]) -> Option<Self> {
+        let mut launch = LaunchArgs {
+            account: None,
+            failover: false,
+            continue_prompt: CONTINUE.into(),
+            handover_note: None,
+            mode: None,
+            dry_run: false,
+            session: None,
+            wait: false,
+            private_tmp: false,
+            shared_tmp: false,
+            keep_env: vec![],
+            command: vec![],
+        };
+        let (mut config, mut verbose) = (None, false);
+        let mut rest = args.get(1..)?.iter();
+        let set = |flag: &mut bool| (!std::mem::replace(flag, true)).then_some(());
+        while let Some(arg) = rest.next() {
+            let arg = arg.to_str()?;
+            if arg == "--" {
+                launch.command = rest.cloned().collect();
+                break;
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (arg, None),
+            };
+            let mut value = || -> Option<&str> {
+                let value = match inline {
+                    Some(value) => value,
+                    None => rest.next()?.to_str()?,
+                };
+                (!value.is_empty() && !value.starts_with('-')).then_some(value)
+            };
+            match name {
+                "--account" if launch.account.is_none() => launch.account = Some(value()?.into()),
+                "--mode" if launch.mode.is_none() => {
+                    launch.mode = Some(match value()? {
+                        "auto" => ModeArg::Auto,
+                        "userns" => ModeArg::Userns,
+                        "privileged" => ModeArg::Privileged,
+                        "symlink" => ModeArg::Symlink,
+                        _ => return None,
+                    })
+                }
+                "--session" if launch.session.is_none() => {
+                    launch.session = Some(uuid(value()?).ok()?)
+                }
+                "--keep-env" => launch.keep_env.push(credential(value()?).ok()?),
+                "--config" if config.is_none() => config = Some(PathBuf::from(value()?)),
+                _ if inline.is_some() => return None,
+                "--wait" => set(&mut launch.wait)?,
+                "--private-tmp" => set(&mut launch.private_tmp)?,
+                "--shared-tmp" => set(&mut launch.shared_tmp)?,
+                "--dry-run" => set(&mut launch.dry_run)?,
+                "-v" | "--verbose" => set(&mut verbose)?,
+                _ => return None,
+            }
+        }
+        if launch.account.is_none() || launch.private_tmp && launch.shared_tmp {
+            return None;
+        }
+        Some(Cli {
+            config,
+            verbose,
+            command: None,
+            launch,
+        })
     }
 }
 
@@ -309,11 +399,7 @@ pub struct LaunchArgs {
     pub failover: bool,
 
     /// With --failover: what the session is told when it goes on under the next account
-    #[arg(
-        long,
-        value_name = "TEXT",
-        default_value = "Continue the task from where it stopped."
-    )]
+    #[arg(long, value_name = "TEXT", default_value = CONTINUE)]
     pub continue_prompt: String,
 
     /// With --failover, for the next client: the line its resumed session shows
@@ -404,6 +490,93 @@ mod tests {
         let cli = parse(&["--account", "a", "--", "ps"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.launch.command, ["ps"]);
+    }
+
+    /// The words a launch line is made of, and some that clap refuses.
+    const WORDS: &[&str] = &[
+        "--account",
+        "--account=a",
+        "a",
+        "b",
+        "--mode",
+        "userns",
+        "auto",
+        "privileged",
+        "symlink",
+        "bogus",
+        "--mode=userns",
+        "--mode=",
+        "--session",
+        "3F0C2A1E-9B7D-4C55-8E21-0A1B2C3D4E5F",
+        "--session=not-a-uuid",
+        "--wait",
+        "--wait=1",
+        "--private-tmp",
+        "--shared-tmp",
+        "--keep-env",
+        "ANTHROPIC_API_KEY",
+        "HOME",
+        "--keep-env=ANTHROPIC_AUTH_TOKEN",
+        "--dry-run",
+        "--config",
+        "/c",
+        "--config=/d",
+        "-v",
+        "-vv",
+        "--verbose",
+        "--",
+        "ps",
+        "--failover",
+        "--handover-note",
+        "-x",
+        "-",
+        "",
+        "=",
+        "--help",
+        "-V",
+        "--continue-prompt",
+    ];
+
+    proptest::proptest! {
+        /// What the plain parser takes, clap takes too, and makes the same of.
+        #[test]
+        fn a_plain_launch_is_what_clap_makes_of_it(
+            words in proptest::collection::vec(proptest::sample::select(WORDS), 0..9)
+        ) {
+            let args: Vec<OsString> =
+                std::iter::once("cf-run").chain(words).map(Into::into).collect();
+            if let Some(plain) = Cli::plain_launch(&args) {
+                let clap = Cli::try_parse_from(&args);
+                proptest::prop_assert!(clap.is_ok(), "clap refuses {args:?}: {clap:?}");
+                proptest::prop_assert_eq!(format!("{plain:?}"), format!("{:?}", clap.unwrap()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_usual_launch_lines_are_plain() {
+        for line in [
+            "cf-run --account a",
+            "cf-run --mode userns --account a -- /bin/true",
+            "cf-run --account=a --wait --session 3f0c2a1e-9b7d-4c55-8e21-0a1b2c3d4e5f -- claude -r x",
+            "cf-run -v --config /c --private-tmp --keep-env ANTHROPIC_API_KEY --account a --",
+        ] {
+            let args: Vec<OsString> = line.split(' ').map(Into::into).collect();
+            let plain = Cli::plain_launch(&args);
+            assert!(plain.is_some(), "{line}");
+            let clap = Cli::try_parse_from(&args).unwrap();
+            assert_eq!(
+                format!("{:?}", plain.unwrap()),
+                format!("{clap:?}"),
+                "{line}"
+            );
+        }
+        let args: Vec<OsString> = ["cf-run", "--account", "a", "--", "-x", "--mode"]
+            .map(Into::into)
+            .into();
+        let plain = Cli::plain_launch(&args).unwrap();
+        assert_eq!(plain.launch.command, ["-x", "--mode"]);
+        assert_eq!(plain.launch.mode, None);
     }
 
     #[test]
