@@ -15,12 +15,26 @@ use crate::plan::Check;
 use crate::resolve::{self, Entry, Refusal, Why};
 
 pub fn verify(check: &Check, uid: Uid) -> Result<()> {
+    verify_in(check, uid, &mut Vec::new())
+}
+
+/// Verifies `checks` in order, each dir on the way to their paths once
+/// ([`resolve::safe_ancestors_in`]).
+pub fn verify_all(checks: &[Check], uid: Uid) -> Result<()> {
+    let mut passed = Vec::new();
+    checks
+        .iter()
+        .try_for_each(|check| verify_in(check, uid, &mut passed))
+}
+
+fn verify_in(check: &Check, uid: Uid, passed: &mut Vec<std::path::PathBuf>) -> Result<()> {
     match check {
         Check::OwnedDir { path, what } => {
-            resolve::safe_ancestors(
+            resolve::safe_ancestors_in(
                 path,
                 &[uid.as_raw(), 0],
                 &format!("{what} {}", path.display()),
+                passed,
             )?;
             let dir = resolve::owned_dir(path, uid, what)?;
             let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
@@ -31,10 +45,11 @@ pub fn verify(check: &Check, uid: Uid) -> Result<()> {
             Entry::Dir(_, st) => {
                 resolve::check_owner(path, &st, uid, what)?;
                 not_writable_by_others(path, &st, uid, what)?;
-                resolve::safe_ancestors(
+                resolve::safe_ancestors_in(
                     path,
                     &[uid.as_raw(), 0],
                     &format!("{what} {}", path.display()),
+                    passed,
                 )
             }
             Entry::Link(to) => {

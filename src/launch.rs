@@ -19,9 +19,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     // 1. Every check before any change, so a refused launch changes nothing.
     //    They run as the plain user, on the host's view, owners shown as they are;
     //    step 3 re-checks what it acts on through its own descriptors.
-    for check in &plan.checks {
-        checks::verify(check, uid)?;
-    }
+    checks::verify_all(&plan.checks, uid)?;
     // 1b. The session's lock, held by this process for the session's life.
     let mut lock = match &plan.session {
         Some(id) => Some(Lock::acquire(

@@ -181,12 +181,31 @@ fn overflow_uid() -> Option<u32> {
 /// under it between cf-run's check and its use. `what` names `path` in the
 /// message.
 pub fn safe_ancestors(path: &Path, owners: &[u32], what: &str) -> Result<()> {
+    safe_ancestors_in(path, owners, what, &mut Vec::new())
+}
+
+/// [`safe_ancestors`], for one pass of checks that walk the same dirs
+/// (a launch's: most of its paths are in the home): `passed` holds the
+/// dirs whose every step up to `/` passed earlier in the pass, for the
+/// same `owners`; the walk ends at the first of them, and adds its own
+/// once it has passed.
+pub fn safe_ancestors_in(
+    path: &Path,
+    owners: &[u32],
+    what: &str,
+    passed: &mut Vec<PathBuf>,
+) -> Result<()> {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {
         std::env::current_dir().context("getcwd")?.join(path)
     };
+    let mut walked = 0;
     for dir in absolute.ancestors().skip(1) {
+        if passed.iter().any(|p| p == dir) {
+            break;
+        }
+        walked += 1;
         let fd = open_at(AT_FDCWD, dir, OFlag::O_PATH | OFlag::O_DIRECTORY)
             .map_err(|e| refused(dir, e))?;
         let st = fstat(&fd).map_err(|e| anyhow!("fstat({}) => {e}", dir.display()))?;
@@ -216,6 +235,13 @@ pub fn safe_ancestors(path: &Path, owners: &[u32], what: &str) -> Result<()> {
             return Err(Refusal::error(why, message));
         }
     }
+    passed.extend(
+        absolute
+            .ancestors()
+            .skip(1)
+            .take(walked)
+            .map(Path::to_path_buf),
+    );
     Ok(())
 }
 
@@ -618,6 +644,35 @@ mod tests {
                 uid: getuid().as_raw()
             }
         );
+    }
+
+    #[test]
+    fn a_pass_of_checks_walks_each_dir_once() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a/x"), t.path().join("b/y"));
+        fs::create_dir_all(&a).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        let owners = [getuid().as_raw(), 0];
+        let mut passed = vec![];
+        safe_ancestors_in(&a, &owners, "account", &mut passed).unwrap();
+        let all: Vec<_> = a.ancestors().skip(1).map(Path::to_path_buf).collect();
+        assert_eq!(passed, all);
+        // Only b is new; what lies above it passed already.
+        safe_ancestors_in(&b, &owners, "account", &mut passed).unwrap();
+        assert_eq!(passed.len(), all.len() + 1);
+        assert_eq!(passed.last().unwrap(), &t.path().join("b"));
+        // A walk that fails adds nothing.
+        let c = t.path().join("c/z");
+        fs::create_dir_all(&c).unwrap();
+        chmod(&t.path().join("c"), 0o777);
+        assert_eq!(
+            why(safe_ancestors_in(&c, &owners, "account", &mut passed)),
+            Why::AncestorWritable {
+                dir: t.path().join("c"),
+                mode: 0o777
+            }
+        );
+        assert_eq!(passed.len(), all.len() + 1);
     }
 
     #[test]
