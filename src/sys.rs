@@ -276,14 +276,18 @@ pub fn identity(fd: BorrowedFd) -> Result<Identity, Errno> {
 
 /// The name and home of `uid` among the passwd lines of `source` (/etc/passwd,
 /// or getent's answer through a pipe), parsed by glibc itself (fgetpwent_r):
-/// no NSS, no nsswitch.conf, no module loaded.
+/// no NSS, no nsswitch.conf, no module loaded. The lines are read whole
+/// first, and parsed from memory (fmemopen): on a file, glibc's stream
+/// would ask the kernel where it is (lseek) before each line.
 pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, PathBuf)> {
-    let fd = source.into().into_raw_fd();
-    // SAFETY: `fd` is an open descriptor that the stream now owns; on failure it is closed here.
-    let file = unsafe { libc::fdopen(fd, c"r".as_ptr()) };
+    let mut bytes = vec![];
+    std::io::Read::read_to_end(&mut std::fs::File::from(source.into()), &mut bytes).ok()?;
+    if bytes.is_empty() {
+        return None;
+    }
+    // SAFETY: the stream reads `bytes` only, which outlives it (closed below).
+    let file = unsafe { libc::fmemopen(bytes.as_mut_ptr().cast(), bytes.len(), c"r".as_ptr()) };
     if file.is_null() {
-        // SAFETY: fdopen failed, so `fd` is still ours to close.
-        unsafe { libc::close(fd) };
         return None;
     }
     let mut buf = vec![0 as libc::c_char; 4096];
@@ -321,8 +325,9 @@ pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, Pat
             break;
         }
     }
-    // SAFETY: `file` came from fdopen and is closed once, with its descriptor.
+    // SAFETY: `file` came from fmemopen and is closed once, before `bytes` goes.
     unsafe { libc::fclose(file) };
+    drop(bytes);
     found
 }
 
