@@ -164,6 +164,68 @@ pub fn load_filter(program: &[libc::sock_filter]) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// Gives back the pages of this program's read-only segments (its code
+/// and constants) that are in memory. They are the file's, unchanged:
+/// whatever runs next reads its own again from the page cache. A session's
+/// parent runs little but its wait loop, for hours, and most of what its
+/// start brought in it never runs again. Writable segments (relocated
+/// data, the heap) are left alone, as is any page a writable one shares.
+#[cfg(target_pointer_width = "64")]
+pub fn trim_code() {
+    extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _: libc::size_t,
+        _: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: sysconf only reads a value.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+        // SAFETY: glibc passes the program's own header table, valid during the call.
+        let info = unsafe { &*info };
+        let headers = if info.dlpi_phdr.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: `dlpi_phnum` headers start at `dlpi_phdr`.
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) }
+        };
+        let load = |h: &&libc::Elf64_Phdr| h.p_type == libc::PT_LOAD;
+        let span = |h: &libc::Elf64_Phdr| {
+            let start = info.dlpi_addr as usize + h.p_vaddr as usize;
+            (start, start + h.p_memsz as usize)
+        };
+        let writable: Vec<_> = headers
+            .iter()
+            .filter(load)
+            .filter(|h| h.p_flags & libc::PF_W != 0)
+            .map(span)
+            .collect();
+        for h in headers
+            .iter()
+            .filter(load)
+            .filter(|h| h.p_flags & libc::PF_W == 0)
+        {
+            let (start, end) = span(h);
+            // Whole pages only, none that a writable segment reaches into.
+            let (start, end) = (start.next_multiple_of(page), end / page * page);
+            let shared = writable
+                .iter()
+                .any(|&(s, e)| s / page * page < end && e.next_multiple_of(page) > start);
+            if page == 0 || start >= end || shared {
+                continue;
+            }
+            // SAFETY: the range holds only whole pages of a read-only,
+            // file-backed segment of this program: dropping them loses nothing.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+        // The program comes first; its vDSO is not ours to trim.
+        1
+    }
+    // SAFETY: `each` follows dl_iterate_phdr's contract and keeps nothing.
+    unsafe { libc::dl_iterate_phdr(Some(each), std::ptr::null_mut()) };
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+pub fn trim_code() {}
+
 /// Which side of a fork this process is on.
 pub enum Fork {
     Parent(Pid),
