@@ -48,6 +48,22 @@ pub fn exec(
     unset: &[String],
     set: &[(String, OsString)],
 ) -> Result<Infallible> {
+    prepare(command, unset, set)?.exec()
+}
+
+/// A command line and environment, ready to exec: in the namespace modes,
+/// made before the fork, so that the command's process only execs.
+pub struct Prepared {
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+/// What [`exec`] runs.
+pub fn prepare(
+    command: &[OsString],
+    unset: &[String],
+    set: &[(String, OsString)],
+) -> Result<Prepared> {
     let argv = command
         .iter()
         .map(|a| cstring(a.as_bytes().to_vec()))
@@ -56,16 +72,23 @@ pub fn exec(
         .into_iter()
         .map(cstring)
         .collect::<Result<Vec<_>>>()?;
-    sys::restore_sigxfsz().map_err(|e| anyhow::anyhow!("sigaction(SIGXFSZ) => {e}"))?;
-    let errno = nix::unistd::execvpe(&argv[0], &argv, &envp).unwrap_err();
-    let name = command[0].to_string_lossy();
-    // Like env(1): 127 when not found, 126 when found but not runnable.
-    Err(match errno {
-        Errno::ENOENT => Exit::new(
-            127,
-            format!("{name}: command not found (execvp => ENOENT); check the name and $PATH"),
-        ),
-        e => Exit::new(126, format!("{name}: cannot execute (execvp => {e})")),
+    Ok(Prepared { argv, envp })
+}
+
+impl Prepared {
+    pub fn exec(&self) -> Result<Infallible> {
+        let (argv, envp) = (&self.argv, &self.envp);
+        sys::restore_sigxfsz().map_err(|e| anyhow::anyhow!("sigaction(SIGXFSZ) => {e}"))?;
+        let errno = nix::unistd::execvpe(&argv[0], argv, envp).unwrap_err();
+        let name = argv[0].to_string_lossy();
+        // Like env(1): 127 when not found, 126 when found but not runnable.
+        Err(match errno {
+            Errno::ENOENT => Exit::new(
+                127,
+                format!("{name}: command not found (execvp => ENOENT); check the name and $PATH"),
+            ),
+            e => Exit::new(126, format!("{name}: cannot execute (execvp => {e})")),
+        }
+        .into())
     }
-    .into())
 }

@@ -139,7 +139,9 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         return exec::exec(&plan.command, &plan.unset, &plan.env);
     }
     // 5. This process stays outside as the session's parent, holding the
-    //    lock; its child is pid 1 of the new PID namespace.
+    //    lock; its child is pid 1 of the new PID namespace. The command's
+    //    argv and environment are made first, once, for pid 2 to exec.
+    let command = exec::prepare(&plan.command, &plan.unset, &plan.env)?;
     match monitor::split()? {
         Role::Parent(parent) => {
             namespace::drop_privileges(plan.no_new_privs)?;
@@ -165,7 +167,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             // 8. Nothing privileged survives into the session.
             namespace::drop_privileges(plan.no_new_privs)?;
             // 9. The command, pid 2, forked by pid 1.
-            pid1.serve(|| exec::exec(&plan.command, &plan.unset, &plan.env))
+            pid1.serve(|| command.exec())
         }
     }
 }
