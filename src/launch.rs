@@ -53,8 +53,8 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         .iter()
         .any(|a| matches!(a, Action::Cover { .. }));
     let aliases = if covers {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .context("read(/proc/self/mountinfo)")?;
+        let mountinfo = crate::sys::read_proc(c"/proc/self/mountinfo")
+            .map_err(|e| anyhow::anyhow!("read(/proc/self/mountinfo) => {e}"))?;
         plan.actions
             .iter()
             .filter_map(|a| match a {

@@ -106,14 +106,12 @@ fn write_proc(path: &str, text: &str) -> Result<()> {
 /// with `no_new_privs`, makes sure neither the command nor anything it runs
 /// (setuid programs, file capabilities) can gain privileges.
 pub fn drop_privileges(no_new_privs: bool) -> Result<()> {
-    for set in [
-        CapSet::Ambient,
-        CapSet::Inheritable,
-        CapSet::Effective,
-        CapSet::Permitted,
-    ] {
-        caps::clear(None, set).map_err(|e| anyhow!("clearing the {set:?} capabilities => {e}"))?;
-    }
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|e| anyhow!("clearing the Ambient capabilities => {e}"))?;
+    // Inheritable, effective and permitted at once: one capset(2).
+    crate::sys::clear_capabilities().map_err(|e| {
+        anyhow!("clearing the Inheritable, Effective and Permitted capabilities => {e}")
+    })?;
     if no_new_privs {
         nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")?;
     }

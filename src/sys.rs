@@ -226,6 +226,62 @@ pub fn trim_code() {
 #[cfg(not(target_pointer_width = "64"))]
 pub fn trim_code() {}
 
+/// Clears this process's inheritable, effective and permitted capabilities
+/// in one capset(2) (the caps crate makes a capget and a capset per set).
+pub fn clear_capabilities() -> Result<(), Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    // _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set.
+    let header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let none = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: both structs are laid out as the kernel reads them, and outlive the call.
+    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, none.as_ptr()) })
+        .map(drop)
+}
+
+/// The whole text of a file under /proc (mountinfo), in as few reads as
+/// it takes: /proc files say size 0, so std's reads start small and grow.
+pub fn read_proc(path: &CStr) -> Result<String, Errno> {
+    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let mut bytes = Vec::with_capacity(1 << 16);
+    loop {
+        if bytes.len() == bytes.capacity() {
+            bytes.reserve(bytes.capacity());
+        }
+        let spare = bytes.spare_capacity_mut();
+        // SAFETY: the kernel writes at most `spare.len()` bytes into `spare`.
+        let n = match check(unsafe {
+            libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) as libc::c_long
+        }) {
+            Err(Errno::EINTR) => continue,
+            n => n?,
+        };
+        if n == 0 {
+            break;
+        }
+        // SAFETY: the kernel wrote `n` bytes past the old length.
+        unsafe { bytes.set_len(bytes.len() + n as usize) };
+    }
+    String::from_utf8(bytes).map_err(|_| Errno::EILSEQ)
+}
+
 /// Which side of a fork this process is on.
 pub enum Fork {
     Parent(Pid),
@@ -396,6 +452,16 @@ pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_proc_reads_the_whole_file() {
+        let ours = read_proc(c"/proc/self/mountinfo").unwrap();
+        assert_eq!(
+            ours,
+            std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+        );
+        assert_eq!(read_proc(c"/proc/nonexistent"), Err(Errno::ENOENT));
+    }
 
     #[test]
     fn passwd_entry_finds_the_uid() {
