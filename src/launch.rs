@@ -142,8 +142,11 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     //    lock; its child is pid 1 of the new PID namespace. The command's
     //    argv and environment are made first, once, for pid 2 to exec.
     let command = exec::prepare(&plan.command, &plan.unset, &plan.env)?;
+    //    The Landlock ruleset too, which pid 1 enforces (step 7).
+    let scopes = scope::prepare(&privilege, plan.no_new_privs)?;
     match monitor::split()? {
         Role::Parent(parent) => {
+            drop(scopes);
             namespace::drop_privileges(plan.no_new_privs)?;
             // The lock, `ps` and `watch` follow the session the client is on
             // (`/resume` and the picker switch it inside the client).
@@ -163,7 +166,7 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             // 7. No process of the session may type into the terminal, nor
             //    reach an abstract socket or signal a process outside it.
             seccomp::guard_terminal(&privilege, plan.no_new_privs)?;
-            scope::confine(&privilege, plan.no_new_privs)?;
+            scope::apply(scopes, &privilege)?;
             // 8. Nothing privileged survives into the session.
             namespace::drop_privileges(plan.no_new_privs)?;
             // 9. The command, pid 2, forked by pid 1.

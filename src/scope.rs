@@ -26,15 +26,32 @@ fn ruleset(level: CompatLevel) -> Result<RulesetCreated, landlock::RulesetError>
 /// a userns launch holds it in its namespace); where neither is had
 /// (symlink mode with setuid allowed) the launch goes on without, and says so.
 pub fn confine(privilege: &Privilege, no_new_privs: bool) -> Result<()> {
+    apply(prepare(privilege, no_new_privs)?, privilege)
+}
+
+/// The ruleset [`confine`] enforces, made (in the namespace modes, by the
+/// parent before the fork: pid 1, a fresh copy of it, would bring the code
+/// that makes it back into memory page by page) but not yet enforced. None
+/// where it cannot be, as [`confine`] says.
+pub fn prepare(privilege: &Privilege, no_new_privs: bool) -> Result<Option<RulesetCreated>> {
     if !no_new_privs && !privilege.holds_sys_admin() {
         eprintln!(
             "cf-run: warning: setuid programs are allowed in this symlink-mode session, so \
              no Landlock scope keeps it from abstract sockets and signals outside it"
         );
-        return Ok(());
+        return Ok(None);
     }
+    ruleset(CompatLevel::BestEffort)
+        .map(Some)
+        .map_err(|e| anyhow!("landlock: {e}"))
+}
+
+/// Enforces on this process a ruleset [`prepare`] made.
+pub fn apply(created: Option<RulesetCreated>, privilege: &Privilege) -> Result<()> {
+    let Some(created) = created else {
+        return Ok(());
+    };
     let failed = |e| anyhow!("landlock: {e}");
-    let created = ruleset(CompatLevel::BestEffort).map_err(failed)?;
     // no_new_privs is cf-run's to set (or not, where setuid is allowed).
     let status = privilege.with(|| created.no_new_privs(false).restrict_self().map_err(failed))?;
     if status.ruleset != RulesetStatus::FullyEnforced {
