@@ -140,8 +140,12 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     }
     // 5. This process stays outside as the session's parent, holding the
     //    lock; its child is pid 1 of the new PID namespace. The command's
-    //    argv and environment are made first, once, for pid 2 to exec.
-    let command = exec::prepare(&plan.command, &plan.unset, &plan.env)?;
+    //    argv and environment are made first, once, for pid 2 to exec;
+    //    but for a binary with file capabilities only pid 2 may read the
+    //    environment as it was at exec (/proc/self/environ, once dumpable).
+    let command = (!crate::sys::secure_exec())
+        .then(|| exec::prepare(&plan.command, &plan.unset, &plan.env))
+        .transpose()?;
     //    The Landlock ruleset too, which pid 1 enforces (step 7).
     let scopes = scope::prepare(&privilege, plan.no_new_privs)?;
     match monitor::split()? {
@@ -170,7 +174,10 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
             // 8. Nothing privileged survives into the session.
             namespace::drop_privileges(plan.no_new_privs)?;
             // 9. The command, pid 2, forked by pid 1.
-            pid1.serve(|| command.exec())
+            pid1.serve(|| match &command {
+                Some(command) => command.exec(),
+                None => exec::exec(&plan.command, &plan.unset, &plan.env),
+            })
         }
     }
 }
