@@ -171,7 +171,7 @@ fn transcripts_left_in_an_accounts_projects_fail_with_the_init_command() {
         &path,
         "compte1's projects",
         &[
-            "holds 1 transcripts",
+            "holds 1 transcript (1 file)",
             &format!(
                 "cf-run init --shared {home}/.claude-projects-shared \
                  --account compte1={home}/.claude-compte1 --account compte2={home}/.claude-compte2"

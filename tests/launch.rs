@@ -962,7 +962,11 @@ fn refuses_to_mount_over_a_symlinked_or_populated_claude_dir() {
     std::fs::remove_file(user.path(".claude")).unwrap();
     user.write(".claude/projects/-p/old.jsonl", "{}\n");
     for mode in NAMESPACED {
-        refused(&user, mode, &[".claude/projects holds 1 transcripts"]);
+        refused(
+            &user,
+            mode,
+            &[".claude/projects holds 1 transcript (1 file)"],
+        );
     }
 }
 
