@@ -12,8 +12,10 @@
 #   static_check $static_dir/release/cf-run
 host=$(rustc -vV | sed -n 's/^host: //p')
 static_dir=target/$host
-# libseccomp (the session's seccomp filter) is linked in whole as well:
-# static_deps installs its static library where it is missing (as root).
+# libseccomp is linked in whole where it is used: by the test that rebuilds
+# the session's seccomp filter (kept as a BPF program on x86_64 and aarch64)
+# and, on other arches, by cf-run itself. static_deps installs its static
+# library where it is missing (as root).
 static_deps() {
     [[ -e /usr/lib/$(gcc -print-multiarch)/libseccomp.a ]] && return
     if [[ $(id -u) != 0 ]]; then
