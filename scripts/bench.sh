@@ -4,7 +4,9 @@
 #      symlink) against /bin/true, `unshare -U -m -r /bin/true`, bwrap
 #      making the same binds, and the floor (benches/floor.c: exactly
 #      cf-run's isolation and nothing else), with cf-run's ratio to each;
-#   1b. the same launch for a user that only an NSS module knows (as sssd or
+#   1b. the floor, cf-run, bwrap and unshare again, run in turn (one of each
+#      per round: benches/interleave.c), whose ratios load drift moves less;
+#   1c. the same launch for a user that only an NSS module knows (as sssd or
 #      LDAP users are; here libnss-extrausers), which cf-run asks getent for;
 #   2. privileged mode against bwrap, both as root;
 #   3. `cf-run ps` with 1,000 live sessions, and launch time with 1,000 live
@@ -40,6 +42,7 @@ install -m 755 "$static_bin" "$bin/cf-run-privileged"
 setcap cap_sys_admin+p "$bin/cf-run-privileged"
 command -v cc >/dev/null || apt_install gcc libc6-dev
 cc -O2 -static -o "$bin/floor" benches/floor.c
+cc -O2 -o "$bin/interleave" benches/interleave.c
 out=${BENCH_OUT:-/tmp/cf-run-bench}
 mkdir -p "$out"
 chmod 777 "$out"
@@ -102,7 +105,18 @@ for base in ["floor", "bwrap, same isolation", "unshare -U -m -r"]:
 PY
 
 echo
-echo "## 1b. Launch, as a user only an NSS module knows ($runs runs)"
+echo "## 1b. The same launches in turn, one of each per round ($runs rounds)"
+# Load on a small VM drifts between hyperfine's blocks and moves the ratios
+# above by a tenth or more; run in turn, every command meets the same drift.
+# shellcheck disable=SC2086 # each line is a command and its words
+as_user "$bin/interleave" "$runs" "$warmup" \
+    floor $floor_line :: \
+    'cf-run userns' "$bin/cf-run" --mode userns --account a -- /bin/true :: \
+    'bwrap, same isolation' "$(command -v bwrap)" ${bwrap_pid#bwrap } :: \
+    'unshare -U -m -r' "$(command -v unshare)" -U -m -r /bin/true
+
+echo
+echo "## 1c. Launch, as a user only an NSS module knows ($runs runs)"
 # uid 64243 in extrausers' files, seen through a test nsswitch.conf (Debian's
 # default plus extrausers) bound over the host's in a private mount namespace.
 nss=$(mktemp -d /tmp/cf-bench-nss.XXXXXX)
