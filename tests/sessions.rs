@@ -1657,6 +1657,19 @@ fn a_ctrl_c_between_two_clients_says_how_to_resume() {
     tui.stop();
 }
 
+/// `cf-run init --shared ~/.claude-shared` with these accounts, which must
+/// succeed; what it says.
+fn init_ok(user: &TestUser, accounts: &[&str]) -> String {
+    let mut args = vec!["init", "--shared", "~/.claude-shared"];
+    for account in accounts {
+        args.extend(["--account", account]);
+    }
+    let init = user.run(&bins().plain, &args);
+    let said = stdout(&init);
+    assert_eq!(init.status.code(), Some(0), "{said}{}", stderr(&init));
+    said
+}
+
 /// The commonest start, with the real client: one plain `~/.claude` (a key
 /// in its settings, a session run there) and the client's `~/.claude.json`
 /// beside it (its userID, first run done, the folder trusted). `cf-run init
@@ -1696,20 +1709,7 @@ fn init_moves_a_plain_claude_in_and_the_client_starts_as_before() {
     state["hasCompletedOnboarding"] = true.into();
     state["projects"][user.path("proj").to_str().unwrap()]["hasTrustDialogAccepted"] = true.into();
     user.write(".claude.json", &state.to_string());
-    let init = user.run(
-        &bins().plain,
-        &[
-            "init",
-            "--shared",
-            "~/.claude-shared",
-            "--account",
-            "main=~/.claude",
-            "--account",
-            "work=~/.claude-work",
-        ],
-    );
-    let said = stdout(&init);
-    assert_eq!(init.status.code(), Some(0), "{said}{}", stderr(&init));
+    let said = init_ok(&user, &["main=~/.claude", "work=~/.claude-work"]);
     assert!(
         said.contains("moved: ") && said.contains(".claude-main (account main)"),
         "{said}"
@@ -1802,20 +1802,10 @@ fn a_diverged_transcript_set_aside_by_init_resumes_under_its_new_id() {
     user.own(&transcript("compte2"));
     client("compte1", &["-p", "compte1's own turn", "--resume", ID]);
     client("compte2", &["-p", "compte2's own turn", "--resume", ID]);
-    let init = user.run(
-        &bins().plain,
-        &[
-            "init",
-            "--shared",
-            "~/.claude-shared",
-            "--account",
-            "compte1=~/.claude-compte1",
-            "--account",
-            "compte2=~/.claude-compte2",
-        ],
+    let said = init_ok(
+        &user,
+        &["compte1=~/.claude-compte1", "compte2=~/.claude-compte2"],
     );
-    let said = stdout(&init);
-    assert_eq!(init.status.code(), Some(0), "{said}{}", stderr(&init));
     let new = said
         .split_once("compte1's differs and goes on as session ")
         .and_then(|(_, rest)| rest.split_once(' '))
