@@ -127,7 +127,12 @@ fn the_readme_backup_leaves_credentials_out_and_its_restore_brings_a_lost_sessio
         grown_was,
         "the restore replaced a newer transcript"
     );
-    assert!(!user.path("restored").exists());
+    let left: Vec<_> = std::fs::read_dir(&user.home)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("restored"))
+        .collect();
+    assert!(left.is_empty(), "the restore left {left:?}");
 
     mock.clear_requests();
     client("compte2", &["the next task", "--resume", LOST]);
