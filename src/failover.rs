@@ -229,7 +229,7 @@ pub fn supervise(config: &Config, config_path: &Path, user: &User, req: Supervis
         let mut judged = None;
         // Woken by the client's own files (the session it is on, the tap's
         // records) and its transcript, and by the launch's end.
-        let mut wake = Wake::new()?;
+        let mut wake = Wake::new();
         let ends = sys::pidfd_open(child.id()).ok();
         let clients = state.client_path(child.id());
         let (why, on) = loop {

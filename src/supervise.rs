@@ -176,7 +176,7 @@ pub fn watch(state: &State, shared: &Path, id: &str, json: bool) -> Result<()> {
         since,
         ..Follower::default()
     };
-    let mut wake = Wake::new()?;
+    let mut wake = Wake::new();
     // Opened, then checked to be the session's: a reused pid is not it.
     let ends = live
         .as_ref()

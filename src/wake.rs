@@ -19,21 +19,28 @@ use crate::resolve;
 /// The least time between two looks.
 const MIN: Duration = Duration::from_millis(10);
 
+/// How often to look when a change may go unseen: no inotify instance
+/// (the user's limit is shared with every session, which may use it up) or
+/// a watch the kernel refused.
+const BLIND: Duration = Duration::from_millis(50);
+
 pub struct Wake {
-    inotify: Inotify,
+    inotify: Option<Inotify>,
     watched: HashSet<PathBuf>,
+    /// A watch was refused: a change there wakes no one.
+    blind: bool,
     last: Option<Instant>,
 }
 
 impl Wake {
-    pub fn new() -> anyhow::Result<Wake> {
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-            .map_err(|e| anyhow::anyhow!("inotify_init1 => {e}"))?;
-        Ok(Wake {
+    pub fn new() -> Wake {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        Wake {
+            blind: inotify.is_none(),
             inotify,
             watched: HashSet::new(),
             last: None,
-        })
+        }
     }
 
     /// Wakes on any file of `dir` written, made or renamed in, from now
@@ -55,9 +62,14 @@ impl Wake {
             | AddWatchFlags::IN_CREATE
             | AddWatchFlags::IN_MOVED_TO
             | AddWatchFlags::IN_ATTRIB;
-        let added = self.inotify.add_watch(at.as_str(), events).is_ok();
+        let Some(inotify) = &self.inotify else {
+            return false;
+        };
+        let added = inotify.add_watch(at.as_str(), events).is_ok();
         if added {
             self.watched.insert(dir.to_path_buf());
+        } else {
+            self.blind = true;
         }
         added
     }
@@ -70,12 +82,19 @@ impl Wake {
         {
             std::thread::sleep(MIN - since);
         }
-        let mut fds = vec![PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        let most = if self.blind { most.min(BLIND) } else { most };
+        let mut fds: Vec<PollFd> = self
+            .inotify
+            .iter()
+            .map(|i| PollFd::new(i.as_fd(), PollFlags::POLLIN))
+            .collect();
         fds.extend(ends.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
         let timeout = PollTimeout::try_from(most).unwrap_or(PollTimeout::MAX);
         let _ = poll(&mut fds, timeout);
         // Drained: what changed is read from the files themselves.
-        while self.inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+        if let Some(inotify) = &self.inotify {
+            while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+        }
         self.last = Some(Instant::now());
     }
 }

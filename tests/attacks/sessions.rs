@@ -838,3 +838,74 @@ fn a_sessions_usage_claim_is_its_own_accounts_alone() {
         assert_eq!(rows[1]["seven_day"], serde_json::Value::Null, "{rows}");
     }
 }
+
+/// Attack (shared per-user limits): a session takes every inotify instance
+/// the user may have (`fs.inotify.max_user_instances`, counted for the uid
+/// in every user namespace), so that `watch` and `--failover`, which wake
+/// on inotify, are blind, then records a usage limit.
+/// Outcome: harmless: `watch` falls back to looking every 50 ms and reports
+/// the limit. Control: outside the session, `inotify_init1` fails for the
+/// user (EMFILE) while the session holds them.
+#[test]
+fn a_session_that_takes_every_inotify_instance_does_not_blind_watch() {
+    let user = TestUser::acquire();
+    user.standard_layout();
+    user.write(
+        &format!(".claude-projects-shared/-p/{SESSION}.jsonl"),
+        "{\"type\":\"user\"}\n",
+    );
+    let probe = tools().probe.to_str().unwrap();
+    let limit = r#"{"type":"assistant","isApiErrorMessage":true,"error":"rate_limit","apiErrorStatus":429,"timestamp":"%s","message":{"content":[{"type":"text","text":"session limit reached"}]}}\n"#;
+    let script = format!(
+        "{probe} inotify-hog ~/hogged &\n\
+         while [ ! -e ~/go ]; do sleep 0.05; done\n\
+         printf '{limit}' \"$(date -u +%Y-%m-%dT%H:%M:%S.999Z)\" >> ~/.claude/projects/-p/{SESSION}.jsonl\n\
+         sleep 30"
+    );
+    let hold = args(
+        Mode::Userns,
+        "compte1",
+        &["sh", "-c", &script, "--resume", SESSION],
+    );
+    let mut holder = user
+        .command(Mode::Userns.bin(), &hold, &[])
+        .spawn()
+        .unwrap();
+    let hogged = wait_for("the session to take every instance", || {
+        fs::read_to_string(user.path("hogged")).ok()
+    });
+    assert!(hogged.trim_end().ends_with(" EMFILE"), "{hogged}");
+    let control = user.run(&tools().probe, &["inotify"]);
+    assert_eq!(
+        stdout(&control),
+        "inotify_init1 -: EMFILE\n",
+        "control: the user still has an inotify instance"
+    );
+    let watch = user
+        .command(
+            Path::new("/usr/bin/timeout"),
+            &[
+                "20",
+                bins().plain.to_str().unwrap(),
+                "watch",
+                "--session",
+                SESSION,
+            ],
+            &[],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    user.write("go", "");
+    let watched = watch.wait_with_output().unwrap();
+    assert_eq!(code(&watched), Some(0), "{}", stderr(&watched));
+    assert!(
+        stdout(&watched).contains(&format!("usage limit: account compte1, session {SESSION}")),
+        "{}",
+        stdout(&watched)
+    );
+    let stop = user.run(&bins().plain, &["stop", "--session", SESSION]);
+    assert_eq!(code(&stop), Some(0), "{}", stderr(&stop));
+    holder.wait().unwrap();
+}

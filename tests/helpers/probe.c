@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/inotify.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -167,6 +168,20 @@ int main(int argc, char **argv) {
         if (!f) return 1;
         for (int fd = 0; fd < 3; fd++) fprintf(f, "%s\n", lines[fd]);
         return fclose(f) ? 1 : 0;
+    }
+    if (!strcmp(cmd, "inotify-hog") && argc == 3) {
+        /* Takes every inotify instance the user may have, writes how many
+         * and why no more into FILE, then holds them. */
+        int n = 0;
+        while (inotify_init1(IN_CLOEXEC) >= 0) n++;
+        const char *why = strerrorname_np(errno);
+        FILE *f = fopen(argv[2], "w");
+        if (!f || fprintf(f, "%d %s\n", n, why) < 0 || fclose(f)) return 1;
+        for (;;) pause();
+    }
+    if (!strcmp(cmd, "inotify") && argc == 2) {
+        say("inotify_init1", "-", inotify_init1(IN_CLOEXEC));
+        return 0;
     }
     if (!strcmp(cmd, "execdup") && argc >= 6) {
         /* exec argv[5..] with NAME=V1 and NAME=V2 both in its environment. */
