@@ -122,7 +122,12 @@ pub fn entry(path: &Path) -> Result<Entry> {
 /// Opens `path`, which must be a real directory owned by `uid`. `what` says
 /// what it is for the error message ("account compte1's dir").
 pub fn owned_dir(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
-    match entry(path)? {
+    owned_entry(entry(path)?, path, uid, what)
+}
+
+/// [`owned_dir`] for `found`, what [`entry`] found at `path`.
+fn owned_entry(found: Entry, path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
+    match found {
         Entry::Dir(fd, st) => {
             check_owner(path, &st, uid, what)?;
             Ok(fd)
@@ -154,25 +159,33 @@ pub fn not_a_dir(path: &Path, what: &str) -> Error {
 
 /// Opens `path`, a real directory where the user may create an entry of
 /// their own that nobody else can remove: the user's, or root's and sticky
-/// (/tmp). In a user namespace root shows as the overflow uid.
+/// (/tmp). In a user namespace root shows as the overflow uid. Opened once:
+/// the user's own dir is taken as [`owned_dir`] takes it, before the
+/// overflow uid is needed.
 pub fn dir_to_create_in(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
-    if let Entry::Dir(fd, st) = entry(path)?
-        && (st.st_uid == 0 || Some(st.st_uid) == overflow_uid())
-        && st.st_mode & 0o1000 != 0
-    {
-        return Ok(fd);
+    match entry(path)? {
+        Entry::Dir(fd, st)
+            if st.st_uid == uid.as_raw()
+                || (st.st_mode & 0o1000 != 0
+                    && (st.st_uid == 0 || Some(st.st_uid) == overflow_uid())) =>
+        {
+            Ok(fd)
+        }
+        found => owned_entry(found, path, uid, what),
     }
-    owned_dir(path, uid, what)
 }
 
 /// The uid a user namespace shows for ids it does not map (65534 unless the
-/// admin changed it).
+/// admin changed it), read once per process.
 fn overflow_uid() -> Option<u32> {
-    std::fs::read_to_string("/proc/sys/kernel/overflowuid")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    static OVERFLOW: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *OVERFLOW.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// As OpenSSH's StrictModes, for every dir on the way to `path`: each must
