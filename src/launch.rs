@@ -86,7 +86,8 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
                 // A dir someone else made first (or anything but a dir of
                 // the user's) is left alone: the session gets a /tmp of its
                 // own, where the path is free.
-                let foreign = match resolve::entry(dir)? {
+                let found = resolve::entry(dir)?;
+                let foreign = match &found {
                     resolve::Entry::Missing => false,
                     resolve::Entry::Dir(_, st) => st.st_uid != uid.as_raw(),
                     _ => true,
@@ -99,8 +100,12 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
                     );
                     eprintln!("{}", crate::output::printable(&line));
                     made.extend(mounts::tmpfs(Path::new("/tmp"), &privilege)?);
+                    // The new /tmp hides what was found: look again.
+                    mounts::bind_fd(own, &path, dir, uid, &privilege)?
+                } else {
+                    // Found missing or the user's own: the bind takes it as found.
+                    mounts::bind_fd_onto(own, &path, (dir, found), uid, &privilege)?
                 }
-                mounts::bind_fd(own, &path, dir, uid, &privilege)?
             }
             // Only over a real dir the client made (cf-run makes none in an
             // account); anything else is left to the account's own bind,

@@ -29,7 +29,14 @@ pub fn bind(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<O
 /// The same, read-only: nothing in the session can change what it shows.
 pub fn bind_ro(src: &Path, dst: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
     let source = resolve::owned_dir(src, uid, "bind source")?;
-    bind_with(source, src, dst, uid, privilege, true)
+    bind_with(
+        source,
+        src,
+        (dst, resolve::entry(dst)?),
+        uid,
+        privilege,
+        true,
+    )
 }
 
 /// Binds the directory `source`, already opened (and checked) as `src`, over `dst`.
@@ -40,13 +47,31 @@ pub fn bind_fd(
     uid: Uid,
     privilege: &Privilege,
 ) -> Result<Option<Expect>> {
-    bind_with(source, src, dst, uid, privilege, false)
+    bind_with(
+        source,
+        src,
+        (dst, resolve::entry(dst)?),
+        uid,
+        privilege,
+        false,
+    )
+}
+
+/// [`bind_fd`] onto `found`, what [`resolve::entry`] just found at `dst`.
+pub fn bind_fd_onto(
+    source: OwnedFd,
+    src: &Path,
+    (dst, found): (&Path, Entry),
+    uid: Uid,
+    privilege: &Privilege,
+) -> Result<Option<Expect>> {
+    bind_with(source, src, (dst, found), uid, privilege, false)
 }
 
 fn bind_with(
     source: OwnedFd,
     src: &Path,
-    dst: &Path,
+    (dst, found): (&Path, Entry),
     uid: Uid,
     privilege: &Privilege,
     read_only: bool,
@@ -59,7 +84,7 @@ fn bind_with(
     } else {
         (attrs, "nosuid|nodev")
     };
-    let target = match resolve::entry(dst)? {
+    let target = match found {
         Entry::Dir(fd, st) => {
             resolve::check_owner(dst, &st, uid, "mount target")?;
             fd
