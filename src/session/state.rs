@@ -310,14 +310,24 @@ fn empty(dir: &OwnedFd, depth: u32) -> Result<(), Errno> {
 /// directory of the user's that only they may enter, in root's `/run/user`.
 /// Where there is none, `/tmp/cf-run-<uid>`: `/tmp` is root's and sticky, so
 /// no one else can rename or remove a dir of the user's there.
+/// Looked at once per process (a launch plans with the state `main` made):
+/// what it picks is only a path, checked in full where it is opened.
 fn runtime_dir(uid: Uid) -> PathBuf {
+    static PICKED: std::sync::OnceLock<(Uid, PathBuf)> = std::sync::OnceLock::new();
+    if let Some((seen, dir)) = PICKED.get()
+        && *seen == uid
+    {
+        return dir.clone();
+    }
     let run = PathBuf::from(format!("/run/user/{uid}"));
-    match resolve::entry(&run) {
+    let dir = match resolve::entry(&run) {
         Ok(Entry::Dir(_, st)) if st.st_uid == uid.as_raw() && st.st_mode & 0o077 == 0 => {
             run.join("cf-run")
         }
         _ => PathBuf::from(format!("/tmp/cf-run-{uid}")),
-    }
+    };
+    let _ = PICKED.set((uid, dir.clone()));
+    dir
 }
 
 /// `path`, made (mode 0700) if missing: a real directory of the user's that
