@@ -36,8 +36,7 @@ fn verify_in(check: &Check, uid: Uid, passed: &mut Vec<std::path::PathBuf>) -> R
                 &format!("{what} {}", path.display()),
                 passed,
             )?;
-            let dir = resolve::owned_dir(path, uid, what)?;
-            let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+            let (_, st) = resolve::owned_dir_stat(path, uid, what)?;
             not_writable_by_others(path, &st, uid, what)
         }
         Check::OwnedDirOrAbsent { path, what } => match resolve::entry(path)? {

@@ -122,15 +122,20 @@ pub fn entry(path: &Path) -> Result<Entry> {
 /// Opens `path`, which must be a real directory owned by `uid`. `what` says
 /// what it is for the error message ("account compte1's dir").
 pub fn owned_dir(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
+    owned_dir_stat(path, uid, what).map(|(fd, _)| fd)
+}
+
+/// [`owned_dir`], with what the fstat of its descriptor showed.
+pub fn owned_dir_stat(path: &Path, uid: Uid, what: &str) -> Result<(OwnedFd, FileStat)> {
     owned_entry(entry(path)?, path, uid, what)
 }
 
-/// [`owned_dir`] for `found`, what [`entry`] found at `path`.
-fn owned_entry(found: Entry, path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
+/// [`owned_dir_stat`] for `found`, what [`entry`] found at `path`.
+fn owned_entry(found: Entry, path: &Path, uid: Uid, what: &str) -> Result<(OwnedFd, FileStat)> {
     match found {
         Entry::Dir(fd, st) => {
             check_owner(path, &st, uid, what)?;
-            Ok(fd)
+            Ok((fd, st))
         }
         Entry::Missing => Err(Refusal::error(
             Why::Missing,
@@ -171,7 +176,7 @@ pub fn dir_to_create_in(path: &Path, uid: Uid, what: &str) -> Result<OwnedFd> {
         {
             Ok(fd)
         }
-        found => owned_entry(found, path, uid, what),
+        found => owned_entry(found, path, uid, what).map(|(fd, _)| fd),
     }
 }
 
