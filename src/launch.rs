@@ -68,13 +68,26 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
         vec![]
     };
     let mut made = vec![];
+    // The dir a MakeDir just made (or found), for the Cover of the same dir
+    // that follows it to mount on as it was opened and checked.
+    let mut last_made: Option<(&Path, resolve::Entry)> = None;
     for action in plan.actions.iter().chain(&aliases) {
+        let just_made = last_made.take();
         let mount = match action {
             Action::Bind { src, dst } => mounts::bind(src, dst, uid, &privilege)?,
             Action::BindReadOnly { src, dst } => mounts::bind_ro(src, dst, uid, &privilege)?,
-            Action::Cover { dir } => mounts::cover(dir, uid, &privilege)?,
+            Action::Cover { dir } => match just_made {
+                Some((path, found)) if path == dir.as_path() => {
+                    mounts::cover_onto((dir, found), uid, &privilege)?
+                }
+                _ => mounts::cover(dir, uid, &privilege)?,
+            },
             Action::Link { link, to } => symlink::link(link, to, uid).map(|()| None)?,
-            Action::MakeDir { path } => resolve::make_dirs(path, uid).map(|_| None)?,
+            Action::MakeDir { path } => {
+                let (fd, st) = resolve::make_dirs_stat(path, uid)?;
+                last_made = Some((path, resolve::Entry::Dir(fd, st)));
+                None
+            }
             Action::Tmpfs { dir } => mounts::tmpfs(dir, &privilege)?,
             Action::PrivateRuntime { dir } => mounts::private_runtime(dir, uid, &privilege)?,
             Action::KeepSocket { path } => {

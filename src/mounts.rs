@@ -112,8 +112,18 @@ fn bind_with(
 
 /// Hides `dir` under an empty read-only tmpfs; an absent dir needs nothing.
 pub fn cover(dir: &Path, uid: Uid, privilege: &Privilege) -> Result<Option<Expect>> {
+    cover_onto((dir, resolve::entry(dir)?), uid, privilege)
+}
+
+/// [`cover`] onto `found`, what was just found (opened without following
+/// symlinks) at `dir`.
+pub fn cover_onto(
+    (dir, found): (&Path, Entry),
+    uid: Uid,
+    privilege: &Privilege,
+) -> Result<Option<Expect>> {
     let d = dir.display();
-    let target = match resolve::entry(dir)? {
+    let target = match found {
         Entry::Missing => return Ok(None),
         Entry::Dir(fd, st) => {
             resolve::check_owner(dir, &st, uid, "directory to cover")?;

@@ -296,6 +296,11 @@ pub fn open_or_create_dir(parent: BorrowedFd, name: &OsStr) -> Result<OwnedFd, E
 /// symlinks; every existing component it passes through must be a directory,
 /// and the last one must be the user's.
 pub fn make_dirs(path: &Path, uid: Uid) -> Result<OwnedFd> {
+    make_dirs_stat(path, uid).map(|(fd, _)| fd)
+}
+
+/// [`make_dirs`], with what the fstat of its descriptor showed.
+pub fn make_dirs_stat(path: &Path, uid: Uid) -> Result<(OwnedFd, FileStat)> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
     let dir = match open_at(AT_FDCWD, path, flags) {
         Err(Errno::ENOENT) => create_path(path)?,
@@ -303,7 +308,7 @@ pub fn make_dirs(path: &Path, uid: Uid) -> Result<OwnedFd> {
     };
     let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
     check_owner(path, &st, uid, "shared dir")?;
-    Ok(dir)
+    Ok((dir, st))
 }
 
 /// Walks `path` from `/`, making each missing component (mode 0700).
