@@ -20,7 +20,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -93,10 +93,12 @@ impl State {
 
     /// The runtime dir's descriptor: the pinned one, else opened (made if
     /// missing).
-    fn top(&self) -> Result<OwnedFd> {
+    fn top(&self) -> Result<Top<'_>> {
         match &self.root {
-            Some(root) => root.try_clone().context("dup(state dir)"),
-            None => private_dir(&self.dir, self.uid).with_context(|| self.refused()),
+            Some(root) => Ok(Top::Pinned(root)),
+            None => private_dir(&self.dir, self.uid)
+                .map(Top::Opened)
+                .with_context(|| self.refused()),
         }
     }
 
@@ -123,16 +125,22 @@ impl State {
     /// The runtime dir's `sub` ("" for the top), created (mode 0700) if
     /// missing, each part through its parent's descriptor.
     pub(super) fn create(&self, sub: &str) -> Result<OwnedFd> {
-        let mut dir = self.top()?;
+        let top = self.top()?;
+        let mut dir: Option<OwnedFd> = None;
         for name in Path::new(sub).iter() {
-            dir = resolve::open_or_create_dir(dir.as_fd(), name)
+            let parent = dir.as_ref().map_or(top.as_fd(), |d| d.as_fd());
+            let next = resolve::open_or_create_dir(parent, name)
                 .map_err(|e| anyhow!("mkdir({}) => {e}", self.dir.join(sub).display()))
                 .with_context(|| self.refused())?;
-            let st = fstat(&dir).map_err(|e| anyhow!("fstat({sub}) => {e}"))?;
+            let st = fstat(&next).map_err(|e| anyhow!("fstat({sub}) => {e}"))?;
             resolve::check_owner(&self.dir.join(sub), &st, self.uid, "cf-run's state dir")
                 .with_context(|| self.refused())?;
+            dir = Some(next);
         }
-        Ok(dir)
+        match dir {
+            Some(dir) => Ok(dir),
+            None => top.owned(),
+        }
     }
 
     /// The runtime dir's `sub`, if it exists: a real directory of the user's.
@@ -143,7 +151,7 @@ impl State {
         }
         let top = self.top()?;
         if sub.is_empty() {
-            return Ok(Some(top));
+            return top.owned().map(Some);
         }
         let path = self.dir.join(sub);
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
@@ -242,7 +250,7 @@ impl State {
         name: &str,
         change: impl FnOnce(Option<Vec<u8>>) -> Result<(Vec<u8>, T)>,
     ) -> Result<T> {
-        update_at(&self.top()?, &self.dir, self.uid, name, change)
+        update_at(&self.top()?.owned()?, &self.dir, self.uid, name, change)
     }
 
     /// The file `name` of launch `pid`'s client dir (the client's own, or
@@ -304,6 +312,32 @@ fn empty(dir: &OwnedFd, depth: u32) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// The runtime dir's descriptor as [`State::top`] gives it: the pinned one,
+/// lent (no dup to make and close), or one just opened.
+enum Top<'a> {
+    Pinned(&'a OwnedFd),
+    Opened(OwnedFd),
+}
+
+impl Top<'_> {
+    /// A descriptor of its own, for a caller that keeps it.
+    fn owned(self) -> Result<OwnedFd> {
+        match self {
+            Top::Pinned(fd) => fd.try_clone().context("dup(state dir)"),
+            Top::Opened(fd) => Ok(fd),
+        }
+    }
+}
+
+impl AsFd for Top<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Top::Pinned(fd) => fd.as_fd(),
+            Top::Opened(fd) => fd.as_fd(),
+        }
+    }
 }
 
 /// The user's runtime dir as logind makes it: `/run/user/<uid>`, a real
