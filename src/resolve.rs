@@ -328,14 +328,18 @@ fn create_path(path: &Path) -> Result<OwnedFd> {
 
 /// Whether the directory open at `dir` has no entries.
 pub fn is_empty_dir(dir: BorrowedFd) -> Result<bool, Errno> {
-    let mut listing = nix::dir::Dir::openat(
+    let listing = nix::fcntl::openat(
         dir,
         ".",
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    let mut names = listing.iter().filter_map(|e| e.ok());
-    Ok(names.all(|e| matches!(e.file_name().to_bytes(), b"." | b"..")))
+    let mut empty = true;
+    crate::sys::dir_names(listing.as_fd(), |name| {
+        empty = matches!(name, b"." | b"..");
+        empty
+    })?;
+    Ok(empty)
 }
 
 /// Counts the transcripts (`*.jsonl`) and all files below `dir`, without
@@ -532,6 +536,38 @@ mod tests {
     use nix::unistd::mkfifo;
 
     use super::*;
+
+    #[test]
+    fn a_dir_is_empty_with_only_dot_and_dotdot_in_it() {
+        let t = tempfile::tempdir().unwrap();
+        let open = |p: &Path| open_at(AT_FDCWD, p, OFlag::O_PATH | OFlag::O_DIRECTORY).unwrap();
+        assert!(is_empty_dir(open(t.path()).as_fd()).unwrap());
+        // Past one buffer's worth of entries, the last one still counts.
+        for i in 0..300 {
+            fs::create_dir(t.path().join(format!("{i:0>40}"))).unwrap();
+        }
+        let listing = nix::fcntl::openat(
+            AT_FDCWD,
+            t.path(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let mut names = 0;
+        crate::sys::dir_names(listing.as_fd(), |_| {
+            names += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(names, 302);
+        for i in 0..300 {
+            fs::remove_dir(t.path().join(format!("{i:0>40}"))).unwrap();
+        }
+        fs::write(t.path().join("z"), "").unwrap();
+        assert!(!is_empty_dir(open(t.path()).as_fd()).unwrap());
+        fs::remove_file(t.path().join("z")).unwrap();
+        assert!(is_empty_dir(open(t.path()).as_fd()).unwrap());
+    }
 
     #[test]
     fn only_root_links_in_root_dirs_are_followed_on_the_way() {

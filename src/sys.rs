@@ -40,6 +40,48 @@ pub fn open_stdio() {
     }
 }
 
+/// Calls `each` with the name of each entry of the directory open for
+/// reading at `dir` (`.` and `..` included), read with getdents64 straight
+/// into a buffer here (no stdio `DIR`: its fdopendir's fstat and fcntls and
+/// its rewind on close), until `each` returns false or the entries end.
+pub fn dir_names(dir: BorrowedFd, mut each: impl FnMut(&[u8]) -> bool) -> Result<(), Errno> {
+    // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+    const NAME: usize = 19;
+    let mut buf = [0u64; 512];
+    loop {
+        // SAFETY: the kernel writes at most the buffer's length in bytes
+        // into it, which is aligned for the records' u64 fields.
+        let filled = check(unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                std::mem::size_of_val(&buf),
+            )
+        })? as usize;
+        if filled == 0 {
+            return Ok(());
+        }
+        // SAFETY: the kernel filled the first `filled` bytes of `buf`.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), filled) };
+        let mut at = 0;
+        while at < filled {
+            let len = bytes
+                .get(at + 16..at + 18)
+                .map_or(0, |l| usize::from(u16::from_ne_bytes([l[0], l[1]])));
+            let Some(record) = bytes.get(at..at + len).filter(|_| len > NAME) else {
+                return Err(Errno::EIO);
+            };
+            let name = &record[NAME..];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if !each(name) {
+                return Ok(());
+            }
+            at += len;
+        }
+    }
+}
+
 /// Turns a raw syscall return value into a result.
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
