@@ -367,8 +367,7 @@ fn runtime_dir(uid: Uid) -> PathBuf {
 /// `path`, made (mode 0700) if missing: a real directory of the user's that
 /// no one else may write.
 fn private_dir(path: &Path, uid: Uid) -> Result<OwnedFd> {
-    let dir = resolve::make_dirs(path, uid)?;
-    let st = fstat(&dir).map_err(|e| anyhow!("fstat({}) => {e}", path.display()))?;
+    let (dir, st) = resolve::make_dirs_stat(path, uid)?;
     resolve::check_owner(path, &st, uid, "cf-run's state dir")?;
     if st.st_mode & 0o022 != 0 {
         bail!(
