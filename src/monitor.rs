@@ -16,6 +16,7 @@
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, Result, anyhow};
@@ -256,15 +257,9 @@ impl Pid1 {
         // Dies with the parent, and then so does every process of the session.
         prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
         // The parent may have died before that: its end of the socket is then closed.
-        self.report
-            .set_nonblocking(true)
-            .context("fcntl(O_NONBLOCK)")?;
-        if matches!(self.report.read(&mut [0]), Ok(0)) {
+        if matches!(sys::recv_now(self.report.as_fd(), &mut [0]), Ok(0)) {
             std::process::exit(1);
         }
-        self.report
-            .set_nonblocking(false)
-            .context("fcntl(O_NONBLOCK)")?;
         // Processes of the session may not trace their init.
         prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE, 0)")?;
         prctl::set_name(INIT_NAME).context("prctl(PR_SET_NAME)")?;

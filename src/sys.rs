@@ -82,6 +82,22 @@ pub fn dir_names(dir: BorrowedFd, mut each: impl FnMut(&[u8]) -> bool) -> Result
     }
 }
 
+/// Reads what the socket `fd` holds now into `buf`, without waiting
+/// (recv with MSG_DONTWAIT: no fcntl to make it non-blocking and back):
+/// `Ok(0)` when the other end is closed, `EAGAIN` when nothing is there yet.
+pub fn recv_now(fd: BorrowedFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let got = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    check(got as libc::c_long).map(|n| n as usize)
+}
+
 /// Turns a raw syscall return value into a result.
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
