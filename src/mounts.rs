@@ -47,14 +47,7 @@ pub fn bind_fd(
     uid: Uid,
     privilege: &Privilege,
 ) -> Result<Option<Expect>> {
-    bind_with(
-        source,
-        src,
-        (dst, resolve::entry(dst)?),
-        uid,
-        privilege,
-        false,
-    )
+    bind_fd_onto(source, src, (dst, resolve::entry(dst)?), uid, privilege)
 }
 
 /// [`bind_fd`] onto `found`, what [`resolve::entry`] just found at `dst`.
