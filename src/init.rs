@@ -88,6 +88,17 @@ pub fn run(args: &Request, config_path: &Path, user: &User) -> Result<()> {
             Err(e) => dropped = Some(format!("{e:#}")),
         }
     }
+    // The failover order is the config's: accounts it has keep their place.
+    let asked: Vec<&str> = args.accounts.iter().map(|(n, _)| n.as_str()).collect();
+    let order: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+    if order.iter().filter(|n| asked.contains(n)).ne(asked.iter()) {
+        let line = format!(
+            "note: the failover order stays as {} has it ({}); edit it there to change it",
+            config_path.display(),
+            order.join(", ")
+        );
+        println!("{}", printable(&line));
+    }
     Policy::load(Path::new(policy::PATH))?.permit(&config)?;
     let existing = configfile::existing(config_path, &config, user.uid, &user.home);
     if let Existing::Different(how) = &existing

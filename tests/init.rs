@@ -294,6 +294,29 @@ fn a_second_run_changes_nothing() {
     let o = stdout(&again);
     assert!(o.contains("already says this; left as it is"), "{o}");
     assert!(o.contains("done: 0 moved,"), "{o}");
+    assert!(!o.contains("failover order"), "{o}");
+
+    // The accounts given in another order: the config's order stays, and
+    // init says so.
+    let mut reversed = init_args(&user, ".claude-projects-shared", &[]);
+    reversed.swap(4, 6);
+    let reversed: Vec<&str> = reversed.iter().map(String::as_str).collect();
+    let again = user.run(&bins().plain, &reversed);
+    assert_ok(&again);
+    assert_eq!(
+        user.snapshot(),
+        before,
+        "the reordered run changed the disk"
+    );
+    let config = user.path(".config/claude-failover/config.toml");
+    assert!(
+        stdout(&again).contains(&format!(
+            "note: the failover order stays as {} has it (compte1, compte2); edit it there",
+            config.display()
+        )),
+        "{}",
+        stdout(&again)
+    );
 }
 
 #[test]

@@ -157,36 +157,42 @@ fn differences(old: &Config, wanted: &Config) -> Vec<String> {
             wanted.shared_projects.display()
         ));
     }
-    let old_names: Vec<_> = old.accounts.iter().map(|a| &a.name).collect();
-    let new_names: Vec<_> = wanted.accounts.iter().map(|a| &a.name).collect();
-    for a in &wanted.accounts {
-        match old.accounts.iter().find(|o| o.name == a.name) {
-            None => out.push(format!("account {} ({}) is added", a.name, a.dir.display())),
-            Some(o) if o.dir != a.dir => out.push(format!(
-                "account {}'s dir {} becomes {}",
-                a.name,
-                o.dir.display(),
-                a.dir.display()
-            )),
-            _ => {}
-        }
-    }
-    if out.is_empty() && old_names != new_names {
-        out.push("the failover order changes".into());
-    }
-    for s in &wanted.extra_shares {
-        match old.extra_shares.iter().find(|o| o.name == s.name) {
-            None => out.push(format!("[share] {} ({}) is added", s.name, s.dir.display())),
-            Some(o) if o.dir != s.dir => out.push(format!(
-                "[share] {}'s dir {} becomes {}",
-                s.name,
-                o.dir.display(),
-                s.dir.display()
-            )),
-            _ => {}
-        }
-    }
+    let pairs = |c: &Config| -> Vec<(String, PathBuf)> {
+        c.accounts
+            .iter()
+            .map(|a| (a.name.clone(), a.dir.clone()))
+            .collect()
+    };
+    changed("account", &pairs(old), &pairs(wanted), &mut out);
+    let shares = |c: &Config| -> Vec<(String, PathBuf)> {
+        c.extra_shares
+            .iter()
+            .map(|s| (s.name.clone(), s.dir.clone()))
+            .collect()
+    };
+    changed("[share]", &shares(old), &shares(wanted), &mut out);
     out
+}
+
+/// One line for each entry of `wanted` (a name and its dir) that `old`
+/// lacks or names with another dir.
+fn changed(
+    kind: &str,
+    old: &[(String, PathBuf)],
+    wanted: &[(String, PathBuf)],
+    out: &mut Vec<String>,
+) {
+    for (name, dir) in wanted {
+        match old.iter().find(|(o, _)| o == name) {
+            None => out.push(format!("{kind} {name} ({}) is added", dir.display())),
+            Some((_, was)) if was != dir => out.push(format!(
+                "{kind} {name}'s dir {} becomes {}",
+                was.display(),
+                dir.display()
+            )),
+            _ => {}
+        }
+    }
 }
 
 fn sorted(mut shares: Vec<Share>) -> Vec<Share> {
