@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Writes scripts/launch.order: the functions of cf-run that a launch runs,
+# in the order first run, for the shipped build to lay side by side
+# (scripts/static.sh). Run it again when a launch runs other code than it
+# did, or after a change of toolchain or dependencies, which renames
+# functions; then measure with scripts/bench.sh.
+#
+# Each launch is run under scripts/steptrace.c, which single-steps it and
+# the processes it forks until they exec, as the bench user in real
+# namespaces: a launch of /bin/true, and one of `claude` (a stand-in that
+# exits at once). (Privileged mode runs the same code, but a traced program
+# gets none of its file capabilities.)
+#   sudo scripts/launch-order.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
+need_root "it makes the bench user"
+. scripts/static.sh
+[[ $host == x86_64-* ]] || die "the order is x86_64's: other hosts link without it"
+static_deps
+# The shipped build, stripped as it ships (the profile is part of what names
+# a function), in the linker's own order, with the linker's map of where it
+# put each function.
+map=$PWD/target/order/cf-run.map
+static_link=", '-C', 'link-arg=-Wl,-Map=$map', '-C', 'link-arg=-Wl,--no-demangle'"
+CARGO_TARGET_DIR=target/order static_cargo build --release --locked >&2
+bin=$(mktemp -d /tmp/cf-order.XXXXXX)
+trap 'rm -rf "$bin"' EXIT
+chmod 755 "$bin"
+install -m 755 "target/order/$host/release/cf-run" "$bin/cf-run"
+cc -O2 -o "$bin/steptrace" scripts/steptrace.c
+
+make_user cf-bench
+pkill -KILL -u "$user" 2>/dev/null || true
+as_user sh -c 'cd; rm -rf .claude .claude-a .claude-b .claude-shared .config .local'
+make_layout .claude-shared a=.claude-a b=.claude-b
+as_user sh -c 'cd; mkdir -p .local/bin && ln -s /bin/true .local/bin/claude'
+trace() { as_user env -C "$home" PATH="$home/.local/bin:/usr/bin:/bin" "$bin/steptrace" "$@"; }
+{
+    trace "$bin/cf-run" --mode userns --account a -- /bin/true
+    trace "$bin/cf-run" --mode userns --account a -- claude --version
+} 3>"$bin/offsets"
+
+python3 - "$map" "$bin/offsets" >scripts/launch.order <<'PY'
+import bisect, sys, re
+# The map's symbol lines: address, size, alignment, then the name indented
+# past the output and input section columns.
+line = re.compile(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
+syms = sorted(
+    (int(m[1], 16), m[2]) for m in map(line.match, open(sys.argv[1])) if m
+)
+starts = [addr for addr, _ in syms]
+seen = {}
+for offset in open(sys.argv[2]):
+    i = bisect.bisect_right(starts, int(offset, 16)) - 1
+    if i >= 0:
+        seen.setdefault(syms[i][1], None)
+print("# Written by scripts/launch-order.sh: the functions a launch runs, in")
+print("# the order first run, laid side by side by the linker (scripts/static.sh).")
+print("\n".join(seen))
+PY
+touch src/main.rs
+echo "scripts/launch.order: $(grep -vc '^#' scripts/launch.order) functions" >&2
