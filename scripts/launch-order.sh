@@ -50,14 +50,20 @@ syms = sorted(
     (int(m[1], 16), m[2]) for m in map(line.match, open(sys.argv[1])) if m
 )
 starts = [addr for addr, _ in syms]
-seen = {}
-for offset in open(sys.argv[2]):
+# Each process of a launch maps the code it runs for itself, 64 KiB at a
+# time: the command's process (2) runs little, pid 1 (1) more, the parent
+# (0) most. Each one's code comes after the code of those that run less, in
+# the order first run.
+runs = {}
+for line in open(sys.argv[2]):
+    process, offset = line.split()
     i = bisect.bisect_right(starts, int(offset, 16)) - 1
     if i >= 0:
-        seen.setdefault(syms[i][1], None)
-print("# Written by scripts/launch-order.sh: the functions a launch runs, in")
-print("# the order first run, laid side by side by the linker (scripts/static.sh).")
-print("\n".join(seen))
+        runs.setdefault(syms[i][1], set()).add(int(process))
+order = sorted(runs, key=lambda name: -max(runs[name]))
+print("# Written by scripts/launch-order.sh: the functions a launch runs, laid")
+print("# side by side by the linker (scripts/static.sh).")
+print("\n".join(order))
 PY
 touch src/main.rs
 echo "scripts/launch.order: $(grep -vc '^#' scripts/launch.order) functions" >&2

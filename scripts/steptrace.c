@@ -1,7 +1,9 @@
 /* Single-steps a program and the processes it forks (until they exec), and
- * writes to descriptor 3, once each and in the order first run, the offsets
- * from the program's load address of the instructions they ran, in hex, a
- * line each. scripts/launch-order.sh turns them into function names.
+ * writes to descriptor 3, once for each process and in the order first run,
+ * the offsets from the program's load address of the instructions each ran:
+ * a line each, the process's number (0 for the program, then 1, 2, ... in
+ * the order forked) and the offset in hex. scripts/launch-order.sh turns
+ * them into function names.
  *   steptrace PROGRAM [ARGS...] 3>offsets */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -16,7 +18,19 @@
 #include <unistd.h>
 
 #define SLOTS (1u << 24)
+#define MOST 8 /* processes told apart: a bit each in seen[] */
 static unsigned char *seen;
+static pid_t numbered[MOST];
+static int count;
+
+/* The process's number: the order it was first seen in. */
+static int number(pid_t pid) {
+    for (int i = 0; i < count; i++)
+        if (numbered[i] == pid) return i;
+    if (count == MOST) return MOST - 1;
+    numbered[count] = pid;
+    return count++;
+}
 
 int main(int argc, char **argv) {
     FILE *out = fdopen(3, "w");
@@ -71,7 +85,11 @@ int main(int argc, char **argv) {
         if (sig == SIGTRAP || sig == SIGSTOP) {
             if (ptrace(PTRACE_GETREGS, p, 0, &r) == 0) {
                 unsigned long off = r.rip - base;
-                if (off < SLOTS && !seen[off]) { seen[off] = 1; fprintf(out, "%lx\n", off); }
+                int n = number(p);
+                if (off < SLOTS && !(seen[off] & 1u << n)) {
+                    seen[off] |= 1u << n;
+                    fprintf(out, "%d %lx\n", n, off);
+                }
             }
             sig = 0;
         }
