@@ -52,10 +52,12 @@ pub fn exec(
 }
 
 /// A command line and environment, ready to exec: in the namespace modes,
-/// made before the fork, so that the command's process only execs.
+/// made before the fork, so that the command's process only execs (and
+/// allocates nothing, which would copy pages of the heap it shares with
+/// pid 1 until then).
 pub struct Prepared {
-    argv: Vec<CString>,
-    envp: Vec<CString>,
+    argv: sys::CStrings,
+    envp: sys::CStrings,
 }
 
 /// What [`exec`] runs.
@@ -72,15 +74,17 @@ pub fn prepare(
         .into_iter()
         .map(cstring)
         .collect::<Result<Vec<_>>>()?;
-    Ok(Prepared { argv, envp })
+    Ok(Prepared {
+        argv: sys::CStrings::new(argv),
+        envp: sys::CStrings::new(envp),
+    })
 }
 
 impl Prepared {
     pub fn exec(&self) -> Result<Infallible> {
-        let (argv, envp) = (&self.argv, &self.envp);
         sys::restore_sigxfsz().map_err(|e| anyhow::anyhow!("sigaction(SIGXFSZ) => {e}"))?;
-        let errno = nix::unistd::execvpe(&argv[0], argv, envp).unwrap_err();
-        let name = argv[0].to_string_lossy();
+        let errno = sys::execvpe(&self.argv, &self.envp);
+        let name = self.argv.first().to_string_lossy();
         // Like env(1): 127 when not found, 126 when found but not runnable.
         Err(match errno {
             Errno::ENOENT => Exit::new(

@@ -105,7 +105,7 @@ impl End {
             let _ = nix::sys::signal::raise(sig);
         }
         // Exited, or a signal whose default is not to end a process.
-        std::process::exit(match self {
+        sys::exit_now(match self {
             End::Exited(code) => i32::from(code),
             End::Killed(sig) => 128 + sig as i32,
         })
@@ -258,7 +258,7 @@ impl Pid1 {
         prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
         // The parent may have died before that: its end of the socket is then closed.
         if matches!(sys::recv_now(self.report.as_fd(), &mut [0]), Ok(0)) {
-            std::process::exit(1);
+            sys::exit_now(1);
         }
         // Processes of the session may not trace their init.
         prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE, 0)")?;
@@ -298,7 +298,7 @@ impl Pid1 {
                 {
                     let _ = self.report.write_all(&end.encode());
                     // The kernel now ends what is left of the session.
-                    std::process::exit(0);
+                    sys::exit_now(0);
                 }
             }
         }

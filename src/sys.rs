@@ -372,6 +372,55 @@ pub fn ignore_sigxfsz() {
     }
 }
 
+/// C strings and the NULL-terminated array of pointers to them that exec
+/// takes, made once: the exec then allocates nothing.
+pub struct CStrings {
+    strings: Vec<std::ffi::CString>,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl CStrings {
+    /// `strings` must not be empty.
+    pub fn new(strings: Vec<std::ffi::CString>) -> Self {
+        // Each string's bytes stay where they are as the Vec moves.
+        let pointers = strings
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        Self { strings, pointers }
+    }
+
+    pub fn first(&self) -> &CStr {
+        &self.strings[0]
+    }
+}
+
+/// Runs `argv` (searched in $PATH) with the environment `envp` in place of
+/// this process; returns only why it could not.
+pub fn execvpe(argv: &CStrings, envp: &CStrings) -> Errno {
+    // SAFETY: both arrays are NULL-terminated and point into strings they
+    // own, alive for the call.
+    unsafe {
+        libc::execvpe(
+            argv.pointers[0],
+            argv.pointers.as_ptr(),
+            envp.pointers.as_ptr(),
+        )
+    };
+    Errno::last()
+}
+
+/// Ends this process at once, as `_exit(2)`: no exit handlers (the C
+/// library's and Rust's own are the slowest part of a session's end, in
+/// pages of their own touched for the first time), no flush of any stream.
+/// For cf-run's session processes, which hold nothing buffered: they write
+/// stderr unbuffered, and stdout only in whole lines (a line buffer).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process; nothing of it runs afterwards.
+    unsafe { libc::_exit(code) }
+}
+
 /// Gives the command the caller's SIGXFSZ disposition back.
 pub fn restore_sigxfsz() -> Result<(), Errno> {
     match CALLER_SIGXFSZ.get() {
