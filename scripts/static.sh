@@ -27,9 +27,10 @@ static_deps() {
 # On x86_64, rustc links with its own lld, which lays the functions a launch
 # runs (scripts/launch.order, which scripts/launch-order.sh writes) side by
 # side at the start of the code: the kernel maps a program's code 64 KiB at
-# a time as it is first run, and scattered, a launch's code took 42 more of
-# those page faults. A name the build no longer has is skipped, silently.
-# (Cargo relinks when the code changes, not this file: touch src/main.rs.)
+# a time as each process first runs it, and scattered, a launch's code took
+# 62 of those page faults, 21 laid out. A name the build no longer has is
+# skipped, silently. (Cargo relinks when the code changes, not when this
+# list does: touch src/main.rs.)
 static_link=
 if [[ $host == x86_64-* ]]; then
     order=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/launch.order
