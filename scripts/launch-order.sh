@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Writes scripts/launch.order: the functions of cf-run that a launch runs,
-# in the order first run, for the shipped build to lay side by side
-# (scripts/static.sh). Run it again when a launch runs other code than it
-# did, or after a change of toolchain or dependencies, which renames
-# functions; then measure with scripts/bench.sh.
+# for the shipped build to lay side by side (scripts/static.sh). Run it
+# again when a launch runs other code than it did, or after a change of
+# toolchain or dependencies, which renames functions; then measure with
+# scripts/bench.sh. With --check (CI), it only fails if the build has lost
+# more than a tenth of the names the list holds.
 #
 # Each launch is run under scripts/steptrace.c, which single-steps it and
 # the processes it forks until they exec, as the bench user in real
@@ -11,10 +12,10 @@
 # exits at once). (Privileged mode runs the same code, but a traced program
 # gets none of its file capabilities.)
 #   sudo scripts/launch-order.sh
+#   scripts/launch-order.sh --check
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib.sh
-need_root "it makes the bench user"
 . scripts/static.sh
 [[ $host == x86_64-* ]] || die "the order is x86_64's: other hosts link without it"
 static_deps
@@ -24,6 +25,21 @@ static_deps
 map=$PWD/target/order/cf-run.map
 static_link=", '-C', 'link-arg=-Wl,-Map=$map', '-C', 'link-arg=-Wl,--no-demangle'"
 CARGO_TARGET_DIR=target/order static_cargo build --release --locked >&2
+
+if [[ ${1:-} == --check ]]; then
+    python3 - "$map" scripts/launch.order <<'PY'
+import re, sys
+symbol = re.compile(r"\s*[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
+built = {m[1] for m in map(symbol.match, open(sys.argv[1])) if m}
+listed = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
+found = sum(name in built for name in listed)
+print(f"scripts/launch.order: {found} of {len(listed)} functions are in the build")
+if found < 0.9 * len(listed):
+    sys.exit("the build has renamed them (a new toolchain or dependency): sudo scripts/launch-order.sh")
+PY
+    exit
+fi
+need_root "it makes the bench user"
 bin=$(mktemp -d /tmp/cf-order.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 chmod 755 "$bin"
@@ -45,9 +61,9 @@ python3 - "$map" "$bin/offsets" >scripts/launch.order <<'PY'
 import bisect, sys, re
 # The map's symbol lines: address, size, alignment, then the name indented
 # past the output and input section columns.
-line = re.compile(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
+symbol = re.compile(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
 syms = sorted(
-    (int(m[1], 16), m[2]) for m in map(line.match, open(sys.argv[1])) if m
+    (int(m[1], 16), m[2]) for m in map(symbol.match, open(sys.argv[1])) if m
 )
 starts = [addr for addr, _ in syms]
 # Each process of a launch maps the code it runs for itself, 64 KiB at a
