@@ -28,9 +28,9 @@ static_deps() {
 # runs (scripts/launch.order, which scripts/launch-order.sh writes) side by
 # side at the start of the code: the kernel maps a program's code 64 KiB at
 # a time as each process first runs it, and scattered, a launch's code took
-# 62 of those page faults, 21 laid out. A name the build no longer has is
-# skipped, silently. (Cargo relinks when the code changes, not when this
-# list does: touch src/main.rs.)
+# 80 of those page faults, 33 laid out (measured side by side). A name the
+# build no longer has is skipped, silently. (Cargo relinks when the code
+# changes, not when this list does: touch src/main.rs.)
 static_link=
 if [[ $host == x86_64-* ]]; then
     order=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/launch.order
