@@ -412,9 +412,9 @@ pub fn execvpe(argv: &CStrings, envp: &CStrings) -> Errno {
 }
 
 /// Ends this process at once, as `_exit(2)`: no exit handlers (the C
-/// library's and Rust's own are the slowest part of a session's end, in
-/// pages of their own touched for the first time), no flush of any stream.
-/// For cf-run's session processes, which hold nothing buffered: they write
+/// library's and Rust's own, each touching pages of its own for the first
+/// time, in the parent and pid 1 alike), no flush of any stream. For
+/// cf-run's session processes, which hold nothing buffered: they write
 /// stderr unbuffered, and stdout only in whole lines (a line buffer).
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit ends the process; nothing of it runs afterwards.
