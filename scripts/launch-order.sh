@@ -26,17 +26,42 @@ map=$PWD/target/order/cf-run.map
 static_link=", '-C', 'link-arg=-Wl,-Map=$map', '-C', 'link-arg=-Wl,--no-demangle'"
 CARGO_TARGET_DIR=target/order static_cargo build --release --locked >&2
 
-if [[ ${1:-} == --check ]]; then
-    python3 - "$map" scripts/launch.order <<'PY'
-import re, sys
-symbol = re.compile(r"\s*[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
-built = {m[1] for m in map(symbol.match, open(sys.argv[1])) if m}
-listed = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
-found = sum(name in built for name in listed)
-print(f"scripts/launch.order: {found} of {len(listed)} functions are in the build")
-if found < 0.9 * len(listed):
-    sys.exit("the build has renamed them (a new toolchain or dependency): sudo scripts/launch-order.sh")
+# Reads the map's symbol lines (address, size, alignment, then the name
+# indented past the output and input section columns), then either checks
+# the list against them (check LIST) or writes the list from a trace (write
+# OFFSETS).
+order() {
+    python3 - "$map" "$@" <<'PY'
+import bisect, re, sys
+symbol = re.compile(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
+syms = sorted((int(m[1], 16), m[2]) for m in map(symbol.match, open(sys.argv[1])) if m)
+mode, path = sys.argv[2:]
+if mode == "check":
+    built = {name for _, name in syms}
+    listed = [l.strip() for l in open(path) if l.strip() and not l.startswith("#")]
+    found = sum(name in built for name in listed)
+    print(f"scripts/launch.order: {found} of {len(listed)} functions are in the build")
+    if found < 0.9 * len(listed):
+        sys.exit("the build has renamed them (a new toolchain or dependency): sudo scripts/launch-order.sh")
+    sys.exit()
+# Each process of a launch maps the code it runs for itself, 64 KiB at a
+# time: the command's process (2) runs little, pid 1 (1) more, the parent
+# (0) most. Each one's code comes after the code of those that run less, in
+# the order first run.
+starts = [addr for addr, _ in syms]
+runs = {}
+for line in open(path):
+    process, offset = line.split()
+    i = bisect.bisect_right(starts, int(offset, 16)) - 1
+    if i >= 0:
+        runs.setdefault(syms[i][1], set()).add(int(process))
+print("# Written by scripts/launch-order.sh: the functions a launch runs, laid")
+print("# side by side by the linker (scripts/static.sh).")
+print("\n".join(sorted(runs, key=lambda name: -max(runs[name]))))
 PY
+}
+if [[ ${1:-} == --check ]]; then
+    order check scripts/launch.order
     exit
 fi
 need_root "it makes the bench user"
@@ -57,29 +82,7 @@ trace() { as_user env -C "$home" PATH="$home/.local/bin:/usr/bin:/bin" "$bin/ste
     trace "$bin/cf-run" --mode userns --account a -- claude --version
 } 3>"$bin/offsets"
 
-python3 - "$map" "$bin/offsets" >scripts/launch.order <<'PY'
-import bisect, sys, re
-# The map's symbol lines: address, size, alignment, then the name indented
-# past the output and input section columns.
-symbol = re.compile(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
-syms = sorted(
-    (int(m[1], 16), m[2]) for m in map(symbol.match, open(sys.argv[1])) if m
-)
-starts = [addr for addr, _ in syms]
-# Each process of a launch maps the code it runs for itself, 64 KiB at a
-# time: the command's process (2) runs little, pid 1 (1) more, the parent
-# (0) most. Each one's code comes after the code of those that run less, in
-# the order first run.
-runs = {}
-for line in open(sys.argv[2]):
-    process, offset = line.split()
-    i = bisect.bisect_right(starts, int(offset, 16)) - 1
-    if i >= 0:
-        runs.setdefault(syms[i][1], set()).add(int(process))
-order = sorted(runs, key=lambda name: -max(runs[name]))
-print("# Written by scripts/launch-order.sh: the functions a launch runs, laid")
-print("# side by side by the linker (scripts/static.sh).")
-print("\n".join(order))
-PY
+order write "$bin/offsets" >"$bin/order"
+cp "$bin/order" scripts/launch.order
 touch src/main.rs
 echo "scripts/launch.order: $(grep -vc '^#' scripts/launch.order) functions" >&2

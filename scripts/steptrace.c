@@ -3,7 +3,8 @@
  * the offsets from the program's load address of the instructions each ran:
  * a line each, the process's number (0 for the program, then 1, 2, ... in
  * the order forked) and the offset in hex. scripts/launch-order.sh turns
- * them into function names.
+ * them into function names. Exits as the program did (1 if killed): a
+ * trace of a launch that failed is a trace of its error path.
  *   steptrace PROGRAM [ARGS...] 3>offsets */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -64,11 +65,15 @@ int main(int argc, char **argv) {
         if (maps) fclose(maps);
     }
     ptrace(PTRACE_SINGLESTEP, pid, 0, 0);
-    int live = 1;
+    int live = 1, code = 1;
     while (live > 0) {
         pid_t p = waitpid(-1, &status, __WALL);
         if (p < 0) break;
-        if (WIFEXITED(status) || WIFSIGNALED(status)) { live--; continue; }
+        if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            if (p == pid && WIFEXITED(status)) code = WEXITSTATUS(status);
+            live--;
+            continue;
+        }
         int event = status >> 16;
         if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_VFORK) {
             live++; /* the new process stops (SIGSTOP), and is stepped from there */
@@ -95,5 +100,5 @@ int main(int argc, char **argv) {
         }
         ptrace(PTRACE_SINGLESTEP, p, 0, sig);
     }
-    return fclose(out) ? 1 : 0;
+    return fclose(out) ? 1 : code;
 }
