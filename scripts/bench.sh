@@ -202,6 +202,9 @@ rss_of_tree() {
         [[ -n $child ]] && pgrep -P "$child" >/dev/null && break
         sleep 0.02
     done
+    # As the session runs on: cf-run's parent gives back the code its start
+    # brought in at its first tick, half a second in.
+    sleep 1
     printf '%s KiB (parent), %s KiB (pid 1)' \
         "$(awk '/^VmRSS/ {print $2}' "/proc/$top/status")" \
         "$(awk '/^VmRSS/ {print $2}' "/proc/$child/status")"

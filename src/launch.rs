@@ -55,10 +55,11 @@ pub fn run(plan: &Plan) -> Result<Infallible> {
     let aliases = if covers {
         let mountinfo = crate::sys::read_proc(c"/proc/self/mountinfo")
             .map_err(|e| anyhow::anyhow!("read(/proc/self/mountinfo) => {e}"))?;
+        let table = mounts::MountTable::parse(&mountinfo);
         plan.actions
             .iter()
             .filter_map(|a| match a {
-                Action::Cover { dir } => Some(mounts::aliases(&mountinfo, dir)),
+                Action::Cover { dir } => Some(table.aliases(dir)),
                 _ => None,
             })
             .flatten()

@@ -3,8 +3,10 @@
 //! to exactly what was checked. Flags are set on the detached copy before it
 //! is attached, so no moment exists where the mount lacks nosuid or nodev.
 
-use std::ffi::CStr;
+use std::borrow::Cow;
+use std::ffi::{CStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -246,72 +248,116 @@ pub fn proc(privilege: &Privilege) -> Result<()> {
     })
 }
 
-/// The other places where `dir`'s contents can be reached, read from
-/// `mountinfo` (`/proc/self/mountinfo`): under every other mount of the same
-/// filesystem whose root holds `dir` (a bind of /home elsewhere, a second
-/// mount of the same btrfs), and every mount of something inside `dir`. A
-/// cover over `dir` alone would leave those open.
-pub fn aliases(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
-    let mounts: Vec<_> = mountinfo.lines().filter_map(MountLine::parse).collect();
-    // The mount `dir` is reached through: the deepest, the last one mounted.
-    let Some((held, holder)) = mounts
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| dir.starts_with(&m.point))
-        .max_by_key(|(i, m)| (m.point.components().count(), *i))
-    else {
-        return vec![];
-    };
-    let Ok(rest) = dir.strip_prefix(&holder.point) else {
-        return vec![];
-    };
-    let inside = holder.root.join(rest);
-    let mut found: Vec<PathBuf> = mounts
-        .iter()
-        .enumerate()
-        .filter(|&(i, m)| i != held && m.dev == holder.dev && !m.point.starts_with(dir))
-        .filter_map(|(_, m)| {
-            if let Ok(rest) = inside.strip_prefix(&m.root) {
-                Some(m.point.join(rest))
-            } else {
-                m.root.starts_with(&inside).then(|| m.point.clone())
-            }
-        })
-        .filter(|alias| alias != dir)
-        .collect();
-    found.sort();
-    found.dedup();
-    found
+/// The mounts of a namespace as `/proc/<pid>/mountinfo` lists them, read
+/// once for every dir a launch covers: the device, the root within it and
+/// the mount point of each, as byte strings (unescaped only where the
+/// kernel escaped a character).
+pub struct MountTable<'a> {
+    mounts: Vec<MountLine<'a>>,
 }
 
-/// The fields of a mountinfo line that `aliases` needs.
-struct MountLine {
-    dev: String,
-    root: PathBuf,
-    point: PathBuf,
+struct MountLine<'a> {
+    dev: &'a [u8],
+    root: Cow<'a, [u8]>,
+    point: Cow<'a, [u8]>,
 }
 
-impl MountLine {
-    fn parse(line: &str) -> Option<MountLine> {
-        let mut fields = line.split(' ').skip(2);
-        let dev = fields.next()?.to_owned();
-        let root = PathBuf::from(unescape(fields.next()?));
-        let point = PathBuf::from(unescape(fields.next()?));
-        Some(MountLine { dev, root, point })
+impl<'a> MountTable<'a> {
+    pub fn parse(mountinfo: &'a str) -> Self {
+        let mounts = mountinfo
+            .as_bytes()
+            .split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let mut fields = line.split(|&b| b == b' ').skip(2);
+                Some(MountLine {
+                    dev: fields.next()?,
+                    root: unescape(fields.next()?),
+                    point: unescape(fields.next()?),
+                })
+            })
+            .collect();
+        MountTable { mounts }
+    }
+
+    /// The other places where `dir`'s contents can be reached: under every
+    /// other mount of the same filesystem whose root holds `dir` (a bind of
+    /// /home elsewhere, a second mount of the same btrfs), and every mount
+    /// of something inside `dir`. A cover over `dir` alone would leave
+    /// those open.
+    pub fn aliases(&self, dir: &Path) -> Vec<PathBuf> {
+        // The kernel writes mount points without `.`, `//` or a trailing
+        // slash: so compared, `dir` is too.
+        let dir: PathBuf = dir.components().collect();
+        let dir = dir.as_os_str().as_bytes();
+        // The mount `dir` is reached through: the deepest, the last one mounted.
+        let Some((held, holder)) = self
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| below(dir, &m.point).is_some())
+            .max_by_key(|(i, m)| (m.point.len(), *i))
+        else {
+            return vec![];
+        };
+        let Some(rest) = below(dir, &holder.point) else {
+            return vec![];
+        };
+        let inside = join(&holder.root, rest);
+        let mut found: Vec<PathBuf> = self
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|&(i, m)| i != held && m.dev == holder.dev && below(&m.point, dir).is_none())
+            .filter_map(|(_, m)| match below(&inside, &m.root) {
+                Some(rest) => Some(join(&m.point, rest)),
+                None => below(&m.root, &inside).map(|_| m.point.to_vec()),
+            })
+            .filter(|alias| alias.as_slice() != dir)
+            .map(|alias| PathBuf::from(OsString::from_vec(alias)))
+            .collect();
+        found.sort();
+        found.dedup();
+        found
     }
 }
 
+/// What is left of `path` below `top` (both absolute, in the kernel's form),
+/// if it is `top` or under it: `b""` for `top` itself.
+fn below<'p>(path: &'p [u8], top: &[u8]) -> Option<&'p [u8]> {
+    if top == b"/" {
+        return path.strip_prefix(b"/");
+    }
+    match path.strip_prefix(top)? {
+        [] => Some(&[]),
+        [b'/', rest @ ..] => Some(rest),
+        _ => None,
+    }
+}
+
+/// `top`, then `rest` below it.
+fn join(top: &[u8], rest: &[u8]) -> Vec<u8> {
+    let mut path = top.to_vec();
+    if !rest.is_empty() {
+        if path.last() != Some(&b'/') {
+            path.push(b'/');
+        }
+        path.extend_from_slice(rest);
+    }
+    path
+}
+
 /// A mountinfo path: space, tab, newline and backslash come as octal escapes.
-fn unescape(field: &str) -> std::ffi::OsString {
-    use std::os::unix::ffi::OsStringExt;
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+fn unescape(field: &[u8]) -> Cow<'_, [u8]> {
+    if !field.contains(&b'\\') {
+        return Cow::Borrowed(field);
+    }
+    let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
+    while i < field.len() {
+        let octal = field
             .get(i + 1..i + 4)
             .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
+        match (field[i], octal) {
             (b'\\', Some(d)) => {
                 out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')));
                 i += 4;
@@ -322,7 +368,7 @@ fn unescape(field: &str) -> std::ffi::OsString {
             }
         }
     }
-    std::ffi::OsString::from_vec(out)
+    Cow::Owned(out)
 }
 
 /// The mount id and root inode of the detached mount `tree`.
@@ -401,6 +447,10 @@ mod tests {
 43 22 254:0 /var /var2 rw - ext4 /dev/vda rw
 ";
 
+    fn aliases(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
+        MountTable::parse(mountinfo).aliases(dir)
+    }
+
     #[test]
     fn a_second_mount_of_the_home_is_an_alias() {
         let dir = Path::new("/home/u/.claude-two");
@@ -417,5 +467,65 @@ mod tests {
         );
         let plain = HOST.lines().take(2).collect::<Vec<_>>().join("\n");
         assert!(aliases(&plain, dir).is_empty());
+        // A dir written with a doubled or trailing slash is the same dir.
+        assert_eq!(
+            aliases(HOST, Path::new("//home/u//.claude-two/")),
+            aliases(HOST, dir)
+        );
+    }
+
+    /// The aliases as `Path` sees paths (component by component): what the
+    /// byte comparisons must agree with.
+    fn aliases_by_components(table: &[(&str, &str, &str)], dir: &Path) -> Vec<PathBuf> {
+        let Some((held, (_, hroot, hpoint))) = table
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| dir.starts_with(m.2))
+            .max_by_key(|(i, m)| (Path::new(m.2).components().count(), *i))
+        else {
+            return vec![];
+        };
+        let inside = Path::new(hroot).join(dir.strip_prefix(hpoint).unwrap());
+        let mut found: Vec<PathBuf> = table
+            .iter()
+            .enumerate()
+            .filter(|&(i, m)| i != held && m.0 == table[held].0 && !Path::new(m.2).starts_with(dir))
+            .filter_map(|(_, m)| match inside.strip_prefix(m.1) {
+                Ok(rest) => Some(Path::new(m.2).join(rest)),
+                Err(_) => Path::new(m.1).starts_with(&inside).then(|| m.2.into()),
+            })
+            .filter(|alias| alias != dir)
+            .map(|alias| alias.components().collect())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bytes_and_components_find_the_same_aliases(
+            table in proptest::collection::vec(
+                (0..2u8, "(/(a|b|ab)){0,3}", "(/(a|b|ab)){0,3}"),
+                1..6,
+            ),
+            dir in "(/(a|b|ab)){1,3}/?",
+        ) {
+            let slash = |p: String| if p.is_empty() { "/".to_owned() } else { p };
+            let table: Vec<_> = table
+                .into_iter()
+                .map(|(dev, root, point)| (format!("0:{dev}"), slash(root), slash(point)))
+                .collect();
+            let lines: String = table
+                .iter()
+                .enumerate()
+                .map(|(i, (dev, root, point))| format!("{i} 1 {dev} {root} {point} rw - x x rw\n"))
+                .collect();
+            let borrowed: Vec<_> = table.iter().map(|(d, r, p)| (d.as_str(), r.as_str(), p.as_str())).collect();
+            proptest::prop_assert_eq!(
+                aliases(&lines, Path::new(&dir)),
+                aliases_by_components(&borrowed, Path::new(&dir))
+            );
+        }
     }
 }

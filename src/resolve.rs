@@ -12,8 +12,9 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Error, Result, anyhow, bail};
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat, mkdirat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
 use nix::unistd::Uid;
 
 /// Why a path was refused, for callers to match on (`doctor` words its fix
@@ -218,15 +219,23 @@ pub fn safe_ancestors_in(
     } else {
         std::env::current_dir().context("getcwd")?.join(path)
     };
-    let mut walked = 0;
-    for dir in absolute.ancestors().skip(1) {
-        if passed.iter().any(|p| p == dir) {
-            break;
+    let fresh: Vec<&Path> = absolute
+        .ancestors()
+        .skip(1)
+        .take_while(|dir| !passed.iter().any(|p| p == dir))
+        .collect();
+    // From the top down, each looked at itself (lstat: one call, where an
+    // open, fstat and close took three), once the dirs above it passed:
+    // none is reached through a symlink, and a symlink on the way is
+    // itself refused.
+    for &dir in fresh.iter().rev() {
+        let st = fstatat(AT_FDCWD, dir, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| anyhow!("lstat({}) => {e}", dir.display()))?;
+        match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+            SFlag::S_IFDIR => {}
+            SFlag::S_IFLNK => return Err(refused(dir, Errno::ELOOP)),
+            _ => bail!("{} is not a directory", dir.display()),
         }
-        walked += 1;
-        let fd = open_at(AT_FDCWD, dir, OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .map_err(|e| refused(dir, e))?;
-        let st = fstat(&fd).map_err(|e| anyhow!("fstat({}) => {e}", dir.display()))?;
         let shown = dir.display();
         if !owners.contains(&st.st_uid) {
             let why = Why::AncestorOwner {
@@ -253,13 +262,7 @@ pub fn safe_ancestors_in(
             return Err(Refusal::error(why, message));
         }
     }
-    passed.extend(
-        absolute
-            .ancestors()
-            .skip(1)
-            .take(walked)
-            .map(Path::to_path_buf),
-    );
+    passed.extend(fresh.into_iter().map(Path::to_path_buf));
     Ok(())
 }
 
@@ -695,14 +698,23 @@ mod tests {
         safe_ancestors(&target, &owners, "account").unwrap();
         chmod(&open, 0o755);
         safe_ancestors(&target, &owners, "account").unwrap();
+        // The first dir on the way from the top that none of the owners
+        // owns is the one named.
         let someone = [getuid().as_raw() + 1];
         assert_eq!(
             why(safe_ancestors(&target, &someone, "account")),
             Why::AncestorOwner {
-                dir: open,
-                uid: getuid().as_raw()
+                dir: "/".into(),
+                uid: 0
             }
         );
+        // A symlink on the way is refused, not followed.
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        assert!(matches!(
+            why(safe_ancestors(&link.join("account"), &owners, "account")),
+            Why::SymlinkOnTheWay { .. }
+        ));
     }
 
     #[test]

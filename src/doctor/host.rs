@@ -151,11 +151,13 @@ pub fn second_mounts(config: &Config) -> Item {
             "mount /proc",
         );
     };
+    let mounts = crate::mounts::MountTable::parse(&mountinfo);
     let found: Vec<String> = config
         .accounts
         .iter()
         .flat_map(|a| {
-            crate::mounts::aliases(&mountinfo, &a.dir)
+            mounts
+                .aliases(&a.dir)
                 .into_iter()
                 .map(move |alias| format!("{}'s dir also at {}", a.name, alias.display()))
         })

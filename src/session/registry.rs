@@ -1,6 +1,6 @@
 //! The registry of live launches, which `ps`, `stop` and `watch` read.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
@@ -220,16 +220,18 @@ fn live_in(dir: &OwnedFd) -> Result<Vec<Record>> {
 /// The names in `dir` that `parse` accepts, with what it made of them.
 fn names(dir: &OwnedFd, parse: impl Fn(&str) -> Option<u32>) -> Result<Vec<(String, u32)>> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let mut listing = nix::dir::Dir::openat(dir, ".", flags, Mode::empty())
-        .map_err(|e| anyhow!("getdents => {e}"))?;
-    Ok(listing
-        .iter()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str().ok()?;
-            parse(name).map(|n| (name.to_owned(), n))
-        })
-        .collect())
+    let listing = openat(dir, ".", flags, Mode::empty()).map_err(|e| anyhow!("open(.) => {e}"))?;
+    let mut found = vec![];
+    crate::sys::dir_names(listing.as_fd(), |name| {
+        if let Ok(name) = std::str::from_utf8(name)
+            && let Some(n) = parse(name)
+        {
+            found.push((name.to_owned(), n));
+        }
+        true
+    })
+    .map_err(|e| anyhow!("getdents => {e}"))?;
+    Ok(found)
 }
 
 /// The session the launch `pid` is on, as its registry entry says: the one
