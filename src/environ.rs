@@ -76,7 +76,14 @@ pub fn compose(
         unset.iter().any(|n| OsStr::new(n) == name)
             || set.iter().any(|(n, _)| OsStr::new(n) == name)
     };
-    let pair = |name: &OsStr, value: &OsStr| [name.as_bytes(), b"=", value.as_bytes()].concat();
+    // With room for the NUL that exec's C string adds: no second allocation.
+    let pair = |name: &OsStr, value: &OsStr| {
+        let mut pair = Vec::with_capacity(name.len() + value.len() + 2);
+        pair.extend_from_slice(name.as_bytes());
+        pair.push(b'=');
+        pair.extend_from_slice(value.as_bytes());
+        pair
+    };
     caller
         .into_iter()
         .filter(|(name, _)| !dropped(name))

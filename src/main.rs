@@ -297,10 +297,13 @@ fn launch(cli: &Cli, args: &LaunchArgs, user: &User) -> Result<()> {
     )
 }
 
-/// The names of the caller's environment variables.
+/// The credential variables the caller's environment sets (a lookup each:
+/// no copy of the whole environment).
 fn caller_env() -> Vec<String> {
-    std::env::vars_os()
-        .filter_map(|(name, _)| name.into_string().ok())
+    environ::CREDENTIALS
+        .iter()
+        .filter(|name| std::env::var_os(name).is_some())
+        .map(|&name| name.to_owned())
         .collect()
 }
 

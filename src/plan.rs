@@ -111,7 +111,7 @@ pub struct Request {
     /// `--session`; else the id in the command's own arguments.
     pub session: Option<String>,
     pub wait: bool,
-    /// The names in the caller's environment.
+    /// The names in the caller's environment (those of credentials, at least).
     pub caller_env: Vec<String>,
     /// Credential variables to pass on from the caller's environment all the same.
     pub keep_env: Vec<String>,

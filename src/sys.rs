@@ -47,7 +47,8 @@ pub fn open_stdio() {
 pub fn dir_names(dir: BorrowedFd, mut each: impl FnMut(&[u8]) -> bool) -> Result<(), Errno> {
     // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
     const NAME: usize = 19;
-    let mut buf = [0u64; 512];
+    // Not zeroed first: only what the kernel wrote is read.
+    let mut buf = std::mem::MaybeUninit::<[u64; 512]>::uninit();
     loop {
         // SAFETY: the kernel writes at most the buffer's length in bytes
         // into it, which is aligned for the records' u64 fields.
