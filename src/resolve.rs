@@ -228,6 +228,12 @@ pub fn safe_ancestors_in(
     // open, fstat and close took three), once the dirs above it passed:
     // none is reached through a symlink, and a symlink on the way is
     // itself refused.
+    // Too long a path is too long at its deepest dir first.
+    if let Some(deepest) = fresh.first()
+        && deepest.as_os_str().len() >= libc::PATH_MAX as usize
+    {
+        bail!("lstat({}) => {}", deepest.display(), Errno::ENAMETOOLONG);
+    }
     for &dir in fresh.iter().rev() {
         let st = fstatat(AT_FDCWD, dir, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(|e| anyhow!("lstat({}) => {e}", dir.display()))?;
