@@ -12,8 +12,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Error, Result, anyhow, bail};
 use nix::errno::Errno;
-use nix::fcntl::AtFlags;
-use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
 use nix::unistd::Uid;
 
@@ -224,16 +223,16 @@ pub fn safe_ancestors_in(
         .skip(1)
         .take_while(|dir| !passed.iter().any(|p| p == dir))
         .collect();
-    // From the top down, each looked at itself (lstat: one call, where an
-    // open, fstat and close took three), once the dirs above it passed:
-    // none is reached through a symlink, and a symlink on the way is
-    // itself refused.
     // Too long a path is too long at its deepest dir first.
     if let Some(deepest) = fresh.first()
         && deepest.as_os_str().len() >= libc::PATH_MAX as usize
     {
         bail!("lstat({}) => {}", deepest.display(), Errno::ENAMETOOLONG);
     }
+    // From the top down, each looked at itself (lstat: one call, where an
+    // open, fstat and close took three), once the dirs above it passed:
+    // none is reached through a symlink, and a symlink on the way is
+    // itself refused.
     for &dir in fresh.iter().rev() {
         let st = fstatat(AT_FDCWD, dir, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(|e| anyhow!("lstat({}) => {e}", dir.display()))?;
