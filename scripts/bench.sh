@@ -264,6 +264,6 @@ echo "## 6. The move at a usage limit, with the real client ($moves runs each, m
 command -v tmux >/dev/null && command -v npm >/dev/null || apt_install tmux npm
 echo "| | median |"
 echo "| --- | ---: |"
-CF_RUN_CLAUDE=$(scripts/install-claude.sh) BENCH_MOVE_RUNS=$moves \
-    static_cargo test --release --locked --test sessions -- --ignored --exact bench_the_move --nocapture 2>/dev/null |
+CF_RUN_CLAUDE=$(scripts/install-claude.sh) BENCH_MOVE_RUNS=$moves CF_RUN_BIN=$PWD/$static_bin \
+    test_cargo test --release --locked --test sessions -- --ignored --exact bench_the_move --nocapture 2>/dev/null |
     grep '^| '

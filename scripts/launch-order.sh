@@ -23,20 +23,25 @@ static_deps
 # a function), in the linker's own order, with the linker's map of where it
 # put each function.
 map=$PWD/target/order/cf-run.map
-static_link=", '-C', 'link-arg=-Wl,-Map=$map', '-C', 'link-arg=-Wl,--no-demangle'"
-CARGO_TARGET_DIR=target/order static_cargo build --release --locked >&2
+link_args=("-Map=$map" --no-demangle)
+CARGO_TARGET_DIR=target/order ship_cargo build --release --locked >&2
 
 # Reads the map's symbol lines (address, size, alignment, then the name
 # indented past the output and input section columns), then either checks
 # the list against them (check LIST) or writes the list from a trace (write
 # OFFSETS).
 order() {
-    python3 - "$map" "$@" <<'PY'
+    python3 - "$map" "$@" "$ship" <<'PY'
 import bisect, re, sys
 symbol = re.compile(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ {17}(\S+)$")
 syms = sorted((int(m[1], 16), m[2]) for m in map(symbol.match, open(sys.argv[1])) if m)
-mode, path = sys.argv[2:]
+mode, path, target = sys.argv[2:]
 if mode == "check":
+    written = next((l.split()[-1] for l in open(path) if l.startswith("# For ")), None)
+    if written != target:
+        # The names are another build's (glibc's, musl's): nothing to check.
+        print(f"scripts/launch.order is for {written}, not this {target} build: not checked")
+        sys.exit()
     built = {name for _, name in syms}
     listed = [l.strip() for l in open(path) if l.strip() and not l.startswith("#")]
     found = sum(name in built for name in listed)
@@ -57,6 +62,7 @@ for line in open(path):
         runs.setdefault(syms[i][1], set()).add(int(process))
 print("# Written by scripts/launch-order.sh: the functions a launch runs, laid")
 print("# side by side by the linker (scripts/static.sh).")
+print(f"# For {target}")
 print("\n".join(sorted(runs, key=lambda name: -max(runs[name]))))
 PY
 }
@@ -68,7 +74,7 @@ need_root "it makes the bench user"
 bin=$(mktemp -d /tmp/cf-order.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 chmod 755 "$bin"
-install -m 755 "target/order/$host/release/cf-run" "$bin/cf-run"
+install -m 755 "target/order/$ship/release/cf-run" "$bin/cf-run"
 cc -O2 -o "$bin/steptrace" scripts/steptrace.c
 
 make_user cf-bench

@@ -24,7 +24,7 @@ apt_install() {
 build_static() {
     . scripts/static.sh
     static_deps
-    static_cargo build --release --locked >&2
+    ship_cargo build --release --locked >&2
     static_bin=$static_dir/release/cf-run
     static_check "$static_bin"
 }

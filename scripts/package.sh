@@ -26,9 +26,9 @@ build_static
 rm -rf target/gen
 gen_docs target/gen
 # --no-build: the binary is the static one above (cargo-deb's target/release/
-# is target/$host/release/ with --target); --no-strip: exactly that binary,
+# is target/$ship/release/ with --target); --no-strip: exactly that binary,
 # already stripped by the release profile.
-deb=$(cargo deb --locked --no-build --no-strip --target "$host" --output target/debian/ -p cf-run) ||
+deb=$(cargo deb --locked --no-build --no-strip --target "$ship" --output target/debian/ -p cf-run) ||
     die "cargo deb failed (see above)"
 deb=$(tail -n 1 <<<"$deb")
 [[ -f $deb ]] || die "cargo deb did not print the package's path (it printed: $deb)"

@@ -1,45 +1,75 @@
-# Sourced by the build scripts: cargo for the binary we ship, static-pie
-# (glibc's crt-static). A static cf-run starts without the dynamic loader,
-# which costs every launch about 0.3 ms here (loading libgcc_s and libm,
-# symbol binding, and libgcc's CPU-feature probe, each CPUID a VM exit).
-# The target is named so that the flag reaches cf-run, not the proc-macros.
-#   static_cargo build --release   ->  $static_dir/release/cf-run
-# A static glibc program must never load an NSS module: the module pulls in
-# the shared libc beside the static one, and the lookup crashes (SIGSEGV in
-# libnss_systemd for any user not in /etc/passwd). cf-run reads /etc/passwd
-# itself and asks getent for the rest; static_check fails a build that links
-# glibc's module loader all the same.
+# Sourced by the build scripts: cargo for the binary we ship, and for the
+# tests.
+#
+# The binary ships static-pie. On x86_64 it is linked with musl (Rust's
+# x86_64-unknown-linux-musl target, which rustup adds where it is missing):
+# glibc's static start probes the CPU, each CPUID a VM exit on a virtual
+# machine, which cost every launch about 0.2 ms here (measured side by side).
+# musl builds where the seccomp filter is kept as BPF, so libseccomp, a
+# glibc library, is not linked. Elsewhere, or where rustup cannot add the
+# target, it is glibc's crt-static.
+#   static_deps                  ->  $ship, $static_dir
+#   ship_cargo build --release   ->  $static_dir/release/cf-run
+# A static program must never load an NSS module (a static glibc one
+# crashes in it: SIGSEGV in libnss_systemd for any user not in
+# /etc/passwd). cf-run reads /etc/passwd itself and asks getent for the
+# rest; static_check fails a glibc build that links glibc's module loader
+# all the same.
 #   static_check $static_dir/release/cf-run
+# The tests are built for the host (glibc, static, linking libseccomp to
+# check the kept filter) and run the shipped binary (CF_RUN_BIN):
+#   test_cargo test
 host=$(rustc -vV | sed -n 's/^host: //p')
-static_dir=target/$host
-# libseccomp is linked in whole where it is used: by the test that rebuilds
-# the session's seccomp filter (kept as a BPF program on x86_64 and aarch64)
-# and, on other arches, by cf-run itself. static_deps installs its static
-# library where it is missing (as root).
+# static_deps: libseccomp's static library where it is missing (as root),
+# and the musl target; sets $ship, the target the binary is built for.
 static_deps() {
+    ship=$host
+    static_dir=target/$ship
+    local musl=x86_64-unknown-linux-musl
+    if [[ $host == x86_64-unknown-linux-gnu ]]; then
+        if rustup target list --installed 2>/dev/null | grep -qx $musl ||
+            timeout 300 rustup target add $musl >&2; then
+            ship=$musl
+            static_dir=target/$ship
+        else
+            echo "warning: cannot add Rust's $musl target (rustup target add $musl):" \
+                "cf-run is built with glibc, about 0.2 ms slower to launch" >&2
+        fi
+    fi
     [[ -e /usr/lib/$(gcc -print-multiarch)/libseccomp.a ]] && return
     if [[ $(id -u) != 0 ]]; then
-        echo "cf-run links libseccomp statically: sudo apt-get install libseccomp-dev" >&2
+        echo "cf-run's tests link libseccomp statically: sudo apt-get install libseccomp-dev" >&2
         return 1
     fi
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev >&2
 }
-# On x86_64, rustc links with its own lld, which lays the functions a launch
-# runs (scripts/launch.order, which scripts/launch-order.sh writes) side by
-# side at the start of the code: the kernel maps a program's code 64 KiB at
-# a time as each process first runs it, and scattered, a launch's code took
-# 80 of those page faults, 33 laid out (measured side by side). A name the
-# build no longer has is skipped, silently. (Cargo relinks when the code
-# changes, not when this list does: touch src/main.rs.)
-static_link=
+# On x86_64, the link is lld's (rustc's own rust-lld), which lays the
+# functions a launch runs (scripts/launch.order, which
+# scripts/launch-order.sh writes) side by side at the start of the code:
+# the kernel maps a program's code 64 KiB at a time as each process first
+# runs it, and scattered, a launch's code took 80 of those page faults, 33
+# laid out (measured side by side). A name the build no longer has is
+# skipped, silently. (Cargo relinks when the code changes, not when this
+# list does: touch src/main.rs.) link_args are the linker's own arguments.
+link_args=()
 if [[ $host == x86_64-* ]]; then
-    order=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/launch.order
-    static_link=", '-C', 'link-arg=-Wl,--symbol-ordering-file=$order', '-C', 'link-arg=-Wl,--no-warn-symbol-ordering'"
+    link_args=("--symbol-ordering-file=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/launch.order"
+        --no-warn-symbol-ordering)
 fi
-static_cargo() {
+ship_cargo() {
+    local flags="'-C', 'target-feature=+crt-static'" pass=-Wl, arg
+    if [[ $ship == x86_64-*-musl ]]; then
+        # lld itself, not through cc (as rustc links the glibc target).
+        flags+=", '-C', 'linker=rust-lld', '-C', 'linker-flavor=ld.lld'"
+        pass=
+    fi
+    for arg in "${link_args[@]}"; do flags+=", '-C', 'link-arg=$pass$arg'"; done
+    cargo "$1" --target "$ship" --config "target.$ship.rustflags = [$flags]" "${@:2}"
+}
+test_cargo() {
     LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(gcc -print-multiarch) \
         cargo "$1" --target "$host" \
-        --config "target.$host.rustflags = ['-C', 'target-feature=+crt-static'$static_link]" "${@:2}"
+        --config "target.$host.rustflags = ['-C', 'target-feature=+crt-static']" "${@:2}"
 }
 static_check() {
     if grep -qF 'libnss_%s.so' "$1"; then

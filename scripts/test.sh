@@ -44,15 +44,17 @@ if [[ ! -e /etc/claude-failover ]]; then
     trap 'rmdir /etc/claude-failover 2>/dev/null || true' EXIT
 fi
 
-# The binary under test is built as it ships: static; the release build
-# that ships must not link NSS.
+# The binary under test is the one that ships (scripts/static.sh), which
+# must not link NSS; the tests themselves are built for the host.
 . scripts/static.sh
 static_deps
-static_cargo build --release --locked
+ship_cargo build --release --locked
 static_check "$static_dir/release/cf-run"
-static_cargo test --locked "$@"
+CF_RUN_BIN=$PWD/$static_dir/release/cf-run
+export CF_RUN_BIN
+test_cargo test --locked "$@"
 # The suites that run the real client, again with the oldest supported one.
 if (($# == 0)); then
-    CF_RUN_CLAUDE=$oldest static_cargo test --locked --test claude --test share --test sessions --test backup
-    CF_RUN_CLAUDE=$oldest static_cargo test --locked --test attacks -- an_exported_key
+    CF_RUN_CLAUDE=$oldest test_cargo test --locked --test claude --test share --test sessions --test backup
+    CF_RUN_CLAUDE=$oldest test_cargo test --locked --test attacks -- an_exported_key
 fi

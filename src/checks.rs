@@ -108,7 +108,7 @@ fn not_writable_by_others(path: &Path, st: &FileStat, uid: Uid, what: &str) -> R
 /// Groups only a directory service knows do not count.
 fn private_group(gid: u32, uid: Uid) -> bool {
     let passwd = std::fs::File::open("/etc/passwd").ok();
-    let Some((name, _)) = passwd.and_then(|f| crate::sys::passwd_entry(f, uid.as_raw())) else {
+    let Some((name, _)) = passwd.and_then(|f| crate::user::passwd_entry(f, uid.as_raw())) else {
         return false;
     };
     let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();

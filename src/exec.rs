@@ -18,9 +18,9 @@ fn cstring(bytes: Vec<u8>) -> Result<CString> {
 }
 
 /// The caller's environment. A binary with file capabilities runs in
-/// secure-execution mode, where glibc drops TMPDIR, LOCALDOMAIN and the like
-/// from it; the command runs unprivileged, so it gets them back, as they were
-/// at exec, from /proc/self/environ.
+/// secure-execution mode, where a glibc build drops TMPDIR, LOCALDOMAIN and
+/// the like from it (musl drops nothing); the command runs unprivileged, so
+/// it gets them back, as they were at exec, from /proc/self/environ.
 fn environment() -> Vec<(OsString, OsString)> {
     let original = sys::secure_exec()
         .then(|| std::fs::read("/proc/self/environ").ok())

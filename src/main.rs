@@ -40,6 +40,7 @@ mod user;
 mod wake;
 mod wrap;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::time::Duration;
 
@@ -53,19 +54,25 @@ use crate::plan::{Plan, Request};
 use crate::session::State;
 use crate::user::User;
 
+// dlmalloc, not the libc's: musl's malloc maps and unmaps memory as a
+// launch's allocations come and go, 19 system calls more than dlmalloc's
+// (and glibc's is only in a build where musl is not to be had, see
+// scripts/static.sh).
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 #[cfg_attr(not(test), unsafe(no_mangle))]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // What Rust's start would have done.
     sys::open_stdio();
     sys::ignore_sigxfsz();
-    let status = status();
+    let status = status(sys::main_args(argc, argv));
     // Rust's start would flush stdout at exit; `--dry-run` and `ps` print through it.
     let _ = std::io::stdout().flush();
     status.into()
 }
 
-fn status() -> u8 {
-    let args: Vec<_> = std::env::args_os().collect();
+fn status(args: Vec<OsString>) -> u8 {
     let cli = match Cli::parse_args(&args) {
         Ok(cli) => cli,
         Err(e) => {

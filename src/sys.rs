@@ -5,11 +5,12 @@
 //! descriptors, never on paths, so what gets mounted is exactly what the
 //! caller opened and checked.
 
-use std::ffi::{CStr, OsStr};
+use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::Path;
 
+use nix::NixPath;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SigAction, Signal, sigaction};
@@ -20,7 +21,8 @@ use nix::unistd::{ForkResult, Pid};
 const EMPTY: &CStr = c"";
 
 /// Whether this process runs in secure-execution mode (AT_SECURE: file
-/// capabilities or set-id), in which glibc dropped variables such as TMPDIR.
+/// capabilities or set-id), in which a glibc build dropped variables such
+/// as TMPDIR.
 pub fn secure_exec() -> bool {
     // SAFETY: getauxval only reads the auxiliary vector.
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
@@ -500,61 +502,35 @@ pub fn identity(fd: BorrowedFd) -> Result<Identity, Errno> {
     })
 }
 
-/// The name and home of `uid` among the passwd lines of `source` (/etc/passwd,
-/// or getent's answer through a pipe), parsed by glibc itself (fgetpwent_r):
-/// no NSS, no nsswitch.conf, no module loaded. The lines are read whole
-/// first, and parsed from memory (fmemopen): on a file, glibc's stream
-/// would ask the kernel where it is (lseek) before each line.
-pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, PathBuf)> {
-    let mut bytes = vec![];
-    std::io::Read::read_to_end(&mut std::fs::File::from(source.into()), &mut bytes).ok()?;
-    if bytes.is_empty() {
-        return None;
-    }
-    // SAFETY: the stream reads `bytes` only, which outlives it (closed below).
-    let file = unsafe { libc::fmemopen(bytes.as_mut_ptr().cast(), bytes.len(), c"r".as_ptr()) };
-    if file.is_null() {
-        return None;
-    }
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut found = None;
-    loop {
-        let mut pwd = std::mem::MaybeUninit::<libc::passwd>::zeroed();
-        let mut result = std::ptr::null_mut();
-        // SAFETY: `pwd`, `buf` and `result` outlive the call; the length is `buf`'s.
-        let err = unsafe {
-            libc::fgetpwent_r(
-                file,
-                pwd.as_mut_ptr(),
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if err == libc::ERANGE && buf.len() < 1 << 20 {
-            // A longer line than the buffer: glibc rewinds to it; retry larger.
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if err != 0 || result.is_null() {
-            break;
-        }
-        // SAFETY: on success `pwd` is filled in, its strings pointing into `buf`.
-        let pwd = unsafe { pwd.assume_init() };
-        if pwd.pw_uid == uid {
-            // SAFETY: NUL-terminated strings in `buf`, alive until the loop goes on.
-            let (name, dir) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
-            found = Some((
-                name.to_string_lossy().into_owned(),
-                PathBuf::from(OsStr::from_bytes(dir.to_bytes())),
-            ));
-            break;
-        }
-    }
-    // SAFETY: `file` came from fmemopen and is closed once, before `bytes` goes.
-    unsafe { libc::fclose(file) };
-    drop(bytes);
-    found
+/// The program's arguments, from what C's `main` got: only glibc also hands
+/// them to Rust's own start (std::env::args is empty in a musl build).
+/// `argc` and `argv` must be `main`'s own.
+pub fn main_args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+    (0..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: main's argv holds argc NUL-terminated strings, alive as long as the process.
+        .map(|i| OsStr::from_bytes(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes()).to_owned())
+        .collect()
+}
+
+/// rename(2) that fails with EEXIST rather than replace what is at `dst`
+/// (renameat2's RENAME_NOREPLACE, which nix wraps for glibc builds only).
+pub fn rename_noreplace(src: &Path, dst: &Path) -> nix::Result<()> {
+    src.with_nix_path(|src| {
+        dst.with_nix_path(|dst| {
+            // SAFETY: both paths are NUL-terminated and outlive the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    src.as_ptr(),
+                    libc::AT_FDCWD,
+                    dst.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            Errno::result(r).map(drop)
+        })
+    })??
 }
 
 #[cfg(test)]
@@ -569,31 +545,5 @@ mod tests {
             std::fs::read_to_string("/proc/self/mountinfo").unwrap()
         );
         assert_eq!(read_proc(c"/proc/nonexistent"), Err(Errno::ENOENT));
-    }
-
-    #[test]
-    fn passwd_entry_finds_the_uid() {
-        let passwd = |text: &str| {
-            let path = std::env::temp_dir().join(format!("cf-run-passwd-{}", std::process::id()));
-            std::fs::write(&path, text).unwrap();
-            let file = std::fs::File::open(&path).unwrap();
-            std::fs::remove_file(&path).unwrap();
-            file
-        };
-        let long = "g".repeat(20_000);
-        let text = format!(
-            "root:x:0:0::/root:/bin/sh\nlong:x:7:7:{long}:/l:/bin/sh\nann:x:1000:1000:Ann:/home/ann:/bin/sh\n"
-        );
-        assert_eq!(
-            passwd_entry(passwd(&text), 1000),
-            Some(("ann".into(), "/home/ann".into()))
-        );
-        assert_eq!(
-            passwd_entry(passwd(&text), 7),
-            Some(("long".into(), "/l".into()))
-        );
-        assert_eq!(passwd_entry(passwd(&text), 4242), None);
-        let root = passwd_entry(std::fs::File::open("/etc/passwd").unwrap(), 0);
-        assert_eq!(root, Some(("root".into(), "/root".into())));
     }
 }

@@ -1,21 +1,22 @@
 //! Who invoked cf-run, from the password database: never from the environment.
 //!
-//! cf-run ships static, and a static glibc program cannot load NSS modules:
-//! the module pulls in the shared libc beside the static one, and
-//! `getpwuid` crashes (SIGSEGV in libnss_systemd on Debian's default
-//! nsswitch.conf). So cf-run never calls NSS itself: it reads /etc/passwd
-//! with glibc's parser, and asks the host's own `getent`, a dynamic program
-//! that loads the modules safely, for users that only a directory service
-//! (sssd, LDAP, systemd-homed, extrausers) knows.
+//! cf-run ships static, and a static program cannot load NSS modules (a
+//! static glibc one crashes in them: SIGSEGV in libnss_systemd on Debian's
+//! default nsswitch.conf). So cf-run never calls NSS itself: it reads
+//! /etc/passwd, and asks the host's own `getent`, a dynamic program that
+//! loads the modules safely, for users that only a directory service (sssd,
+//! LDAP, systemd-homed, extrausers) knows.
 
+use std::ffi::OsStr;
 use std::fs::File;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, getgid, getuid};
-
-use crate::sys;
 
 /// glibc's `getent`, by its fixed path: never one that `PATH` names.
 const GETENT: &str = "/usr/bin/getent";
@@ -38,7 +39,7 @@ impl User {
         // does, without a process: the launch path of local users.
         let local = File::open("/etc/passwd")
             .ok()
-            .and_then(|f| sys::passwd_entry(f, uid.as_raw()));
+            .and_then(|f| passwd_entry(f, uid.as_raw()));
         let (name, home) = match local {
             Some(entry) => entry,
             None => from_nss(uid, Path::new(GETENT))?.with_context(|| {
@@ -83,7 +84,7 @@ fn from_nss(uid: Uid, getent: &Path) -> Result<Option<(String, PathBuf)>> {
     let entry = child
         .stdout
         .take()
-        .and_then(|out| sys::passwd_entry(out, uid.as_raw()));
+        .and_then(|out| passwd_entry(out, uid.as_raw()));
     let status = child.wait().with_context(cannot)?;
     // getent: 0 found, 2 not found; anything else is a failure to ask.
     match (status.code(), entry) {
@@ -94,9 +95,63 @@ fn from_nss(uid: Uid, getent: &Path) -> Result<Option<(String, PathBuf)>> {
     }
 }
 
+/// The name and home of `uid` among the lines of `source` (/etc/passwd, or
+/// getent's answer through a pipe), in passwd(5)'s form:
+/// `name:password:uid:gid:gecos:home:shell`. A line that is not an entry
+/// (a comment, NIS's `+`/`-` lines, too few fields, a uid that is not a
+/// number) is passed over, as glibc's parser does.
+pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, PathBuf)> {
+    let mut bytes = vec![];
+    File::from(source.into()).read_to_end(&mut bytes).ok()?;
+    bytes.split(|&b| b == b'\n').find_map(|line| {
+        let fields: Vec<&[u8]> = line.split(|&b| b == b':').collect();
+        let [name, _, id, _, _, home, ..] = fields[..] else {
+            return None;
+        };
+        let ours = std::str::from_utf8(id).ok()?.parse() == Ok(uid);
+        let entry = !name.is_empty() && !matches!(name[0], b'#' | b'+' | b'-');
+        (ours && entry).then(|| {
+            let name = String::from_utf8_lossy(name).into_owned();
+            (name, PathBuf::from(OsStr::from_bytes(home)))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwd_entry_finds_the_uid() {
+        let passwd = |text: &str| {
+            let mut file = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+            std::io::Seek::rewind(&mut file).unwrap();
+            file
+        };
+        let long = "g".repeat(20_000);
+        let text = format!(
+            "# a comment:x:1000:\n+nis:x:1000:1000::/nis:\nshort:x:1000\nbad:x:1k:1:x:/b:/bin/sh\n\
+             root:x:0:0::/root:/bin/sh\nlong:x:7:7:{long}:/l:/bin/sh\nann:x:1000:1000:Ann:/home/ann:/bin/sh\n\
+             ann2:x:1000:1000::/home/ann2:/bin/sh\nnoshell:x:9:9::/n\n"
+        );
+        assert_eq!(
+            passwd_entry(passwd(&text), 1000),
+            Some(("ann".into(), "/home/ann".into()))
+        );
+        assert_eq!(
+            passwd_entry(passwd(&text), 7),
+            Some(("long".into(), "/l".into()))
+        );
+        assert_eq!(
+            passwd_entry(passwd(&text), 9),
+            Some(("noshell".into(), "/n".into()))
+        );
+        assert_eq!(passwd_entry(passwd(&text), 4242), None);
+        assert_eq!(passwd_entry(passwd(""), 0), None);
+        let root = passwd_entry(File::open("/etc/passwd").unwrap(), 0);
+        assert_eq!(root, Some(("root".into(), "/root".into())));
+    }
 
     #[test]
     fn nss_answers_through_getent() {

@@ -11,7 +11,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+use nix::fcntl::AT_FDCWD;
 use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 
@@ -146,7 +146,7 @@ fn rename(src: &Path, dst: &Path, replace: bool) -> io::Result<()> {
     if replace {
         return fs::rename(src, dst);
     }
-    renameat2(AT_FDCWD, src, AT_FDCWD, dst, RenameFlags::RENAME_NOREPLACE).map_err(io::Error::from)
+    crate::sys::rename_noreplace(src, dst).map_err(io::Error::from)
 }
 
 /// Makes a directory unless a real one is there.

@@ -17,7 +17,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use nix::fcntl::{AT_FDCWD, OFlag, RenameFlags, renameat2};
+use nix::fcntl::{AT_FDCWD, OFlag};
 use nix::sys::stat::{Mode, fchmod};
 
 use crate::output::printable;
@@ -117,14 +117,7 @@ impl MoveIn {
                 ));
             }
             (Entry::Dir(_, st), Some((name, to))) if !is_empty(target)? => {
-                renameat2(
-                    AT_FDCWD,
-                    target,
-                    AT_FDCWD,
-                    to,
-                    RenameFlags::RENAME_NOREPLACE,
-                )
-                .map_err(|e| {
+                crate::sys::rename_noreplace(target, to).map_err(|e| {
                     anyhow!(
                         "rename({}, {}) => {e}: {1} exists already; merge one into the other \
                              or give account {name} another name",
