@@ -104,16 +104,17 @@ pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, Pat
     let mut bytes = vec![];
     File::from(source.into()).read_to_end(&mut bytes).ok()?;
     bytes.split(|&b| b == b'\n').find_map(|line| {
-        let fields: Vec<&[u8]> = line.split(|&b| b == b':').collect();
-        let [name, _, id, _, _, home, ..] = fields[..] else {
+        let mut fields = line.split(|&b| b == b':');
+        let (name, id) = (fields.next()?, fields.nth(1)?);
+        if name.is_empty() || matches!(name[0], b'#' | b'+' | b'-') {
             return None;
-        };
-        let ours = std::str::from_utf8(id).ok()?.parse() == Ok(uid);
-        let entry = !name.is_empty() && !matches!(name[0], b'#' | b'+' | b'-');
-        (ours && entry).then(|| {
-            let name = String::from_utf8_lossy(name).into_owned();
-            (name, PathBuf::from(OsStr::from_bytes(home)))
-        })
+        }
+        if std::str::from_utf8(id).ok()?.parse() != Ok(uid) {
+            return None;
+        }
+        let home = fields.nth(2)?;
+        let name = String::from_utf8_lossy(name).into_owned();
+        Some((name, PathBuf::from(OsStr::from_bytes(home))))
     })
 }
 
