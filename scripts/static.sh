@@ -5,9 +5,9 @@
 # x86_64-unknown-linux-musl target, which rustup adds where it is missing):
 # glibc's static start probes the CPU, each CPUID a VM exit on a virtual
 # machine, which cost every launch about 0.2 ms here (measured side by side).
-# musl builds where the seccomp filter is kept as BPF, so libseccomp, a
-# glibc library, is not linked. Elsewhere, or where rustup cannot add the
-# target, it is glibc's crt-static.
+# x86_64 keeps the seccomp filter as BPF, so cf-run links no libseccomp (a
+# glibc library) there. Elsewhere, or where rustup cannot add the target,
+# the binary is glibc's crt-static.
 #   static_deps                  ->  $ship, $static_dir
 #   ship_cargo build --release   ->  $static_dir/release/cf-run
 # A static program must never load an NSS module (a static glibc one
