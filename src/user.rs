@@ -99,7 +99,7 @@ fn from_nss(uid: Uid, getent: &Path) -> Result<Option<(String, PathBuf)>> {
 /// getent's answer through a pipe), in passwd(5)'s form:
 /// `name:password:uid:gid:gecos:home:shell`. A line that is not an entry
 /// (a comment, NIS's `+`/`-` lines, too few fields, a uid that is not a
-/// number) is passed over, as glibc's parser does.
+/// number) is passed over.
 pub fn passwd_entry(source: impl Into<OwnedFd>, uid: u32) -> Option<(String, PathBuf)> {
     let mut bytes = vec![];
     File::from(source.into()).read_to_end(&mut bytes).ok()?;
